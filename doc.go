@@ -1,0 +1,46 @@
+// Package gqlambda serves GraphQL subscriptions, queries and mutations over
+// API Gateway WebSocket APIs with AWS Lambda, speaking the
+// graphql-transport-ws protocol of the graphql-ws client (and of Apollo
+// Client, urql and Relay on top of it).
+//
+// There is no long-lived server: every WebSocket frame is one Lambda
+// invocation of [Server.WebSocketHandler], and every message to a client is
+// one call to API Gateway's @connections API (a [Sender]). Connections and
+// subscriptions live in a store (package store: in memory for tests and local
+// development, DynamoDB or Redis in production), so any number of Lambda
+// instances serve one API.
+//
+// # The four flows
+//
+//   - $connect negotiates the subprotocol, runs [Hooks.OnConnect] and stores
+//     the connection; $disconnect deletes it with its subscriptions.
+//   - $default frames run the protocol: connection_init (once;
+//     [Hooks.OnConnectionInit] may refuse, and chooses the context to keep),
+//     ping/pong, subscribe and complete. Queries and mutations run at once
+//     and answer next + complete. Subscriptions run their subscribe phase —
+//     the root field's subscribe resolver declares topics, a filter and hooks
+//     (see [SubscribeOptions] and graphqlgo.Subscribe) — and are stored.
+//   - [Server.Publish] (from any Lambda, or a resolver) finds a topic's
+//     subscriptions by key, keeps those whose filter matches the payload,
+//     executes each subscription's document with the payload as root value
+//     (once per distinct document, variables and context), and posts next
+//     frames with bounded concurrency. A client that is gone (410) is deleted
+//     with its subscriptions; [Server.Complete] ends subscriptions.
+//
+// # Protocol errors on API Gateway
+//
+// graphql-transport-ws reports protocol violations with WebSocket close codes
+// (4400, 4401, 4403, 4409, 4429, 4500). API Gateway cannot send close codes:
+// deleting a connection closes it normally. The server therefore sends
+// whatever protocol message can tell the client why (an `error` for the
+// operation concerned) before it closes, and passes the intended code to
+// [Sender.Close], so that a local gateway can deliver it.
+//
+// # Concurrency and failures
+//
+// A [Server] is safe for concurrent use, including several Lambda invocations
+// at once in one process. Races between invocations of one connection
+// (subscribe against $disconnect, two connection_init) are settled by the
+// store's conditional writes. Failures without a caller to return them to go
+// to [Hooks.OnError]; nothing is lost silently.
+package gqlambda

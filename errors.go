@@ -1,0 +1,108 @@
+package gqlambda
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error is a GraphQL error as the GraphQL specification's response format
+// defines it. Engines report invalid documents with it, and hooks may return
+// it (or [Errors]) to choose exactly what the client sees.
+type Error struct {
+	// Message describes the error for the client.
+	Message string `json:"message"`
+	// Locations point into the GraphQL document, when the error has a place.
+	Locations []Location `json:"locations,omitempty"`
+	// Path is the response path of the field that failed, when there is one.
+	Path []any `json:"path,omitempty"`
+	// Extensions carries additional information, such as a "code".
+	Extensions map[string]any `json:"extensions,omitempty"`
+}
+
+// Location is a line and column in a GraphQL document, both starting at 1.
+type Location struct {
+	Line   int `json:"line"`
+	Column int `json:"column"`
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string { return e.Message }
+
+// Errors is a list of GraphQL errors. An empty list is not an error; engines
+// return nil instead.
+type Errors []*Error
+
+// Error implements the error interface: the messages joined with "; ".
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// graphQLErrors turns any error into the GraphQL errors a client receives:
+// an [Errors] or [*Error] in err's chain is used as is; any other error
+// becomes one error carrying its message, the way resolver errors reach
+// clients.
+func graphQLErrors(err error) Errors {
+	var list Errors
+	if errors.As(err, &list) && len(list) > 0 {
+		return list
+	}
+	var one *Error
+	if errors.As(err, &one) {
+		return Errors{one}
+	}
+	return Errors{{Message: err.Error()}}
+}
+
+// encodeErrors encodes each GraphQL error as a JSON object, the form the
+// protocol packages take.
+func encodeErrors(errs Errors) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(errs))
+	for _, e := range errs {
+		b, err := json.Marshal(e)
+		if err != nil {
+			// Extensions held something JSON cannot carry; keep the message.
+			b, _ = json.Marshal(&Error{Message: e.Message})
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// errorJSON encodes a single GraphQL error with message msg and an
+// extensions code.
+func errorJSON(msg, code string) []json.RawMessage {
+	return encodeErrors(Errors{{Message: msg, Extensions: map[string]any{"code": code}}})
+}
+
+// StatusError refuses a $connect with an HTTP status. Return it (possibly
+// wrapped) from [Hooks.OnConnect]; any other error refuses with 403.
+type StatusError struct {
+	// Status is the HTTP status API Gateway answers the WebSocket upgrade
+	// with, such as 401. Values outside 400–599 are treated as 403.
+	Status int
+	// Reason is logged; API Gateway does not pass it to the client.
+	Reason string
+}
+
+// Error implements the error interface.
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("connection refused with status %d: %s", e.Status, e.Reason)
+}
+
+// Sentinel errors of the server's configuration and API.
+var (
+	// ErrNoEngine: Config.Engine is nil.
+	ErrNoEngine = errors.New("gqlambda: Config.Engine is required")
+	// ErrMemoryStoreOnLambda: the process runs on AWS Lambda without a
+	// Config.Store. The in-memory default would lose subscriptions between
+	// invocations handled by different Lambda instances.
+	ErrMemoryStoreOnLambda = errors.New("gqlambda: Config.Store is required on AWS Lambda (the in-memory default is not shared between Lambda instances); pass a DynamoDB or Redis store, or memory.New(nil) explicitly")
+	// ErrEmptyTopic: Publish or Complete was called with an empty topic.
+	ErrEmptyTopic = errors.New("gqlambda: empty topic")
+)

@@ -1,0 +1,263 @@
+package gqlambda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/gqlambda/gqlambda/filter"
+	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/store"
+)
+
+// Error codes in the extensions of errors the server itself reports.
+const (
+	codeInternal        = "INTERNAL_SERVER_ERROR"
+	codeTooLarge        = "MESSAGE_TOO_LARGE"
+	codeBadSubscription = "BAD_SUBSCRIPTION"
+)
+
+// start handles a client's request to start operation id: queries and
+// mutations run at once, subscriptions run their subscribe phase and are
+// stored.
+func (s *Server) start(ctx context.Context, ss *session, id string, req protocol.Request) []protocol.Action {
+	c := connOf(ss.conn)
+	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: id})
+
+	op, err := s.engine.Prepare(ctx, req.Query, req.OperationName)
+	if err != nil {
+		return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+	}
+	if s.hooks.OnSubscribe != nil {
+		sr := SubscribeRequest{Conn: c, ID: id, Type: op.Type(), Request: req}
+		if err := s.hooks.OnSubscribe(ctx, sr); err != nil {
+			ss.log.InfoContext(ctx, "operation rejected by OnSubscribe", slog.String("subscription_id", id), slog.String("error", err.Error()))
+			return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+		}
+	}
+	if op.Type() == Subscription {
+		return s.subscribe(ctx, ss, id, req, op)
+	}
+	return s.execute(ctx, ss, id, req, op)
+}
+
+// execute runs a query or mutation sent over the socket and answers it with
+// next and complete.
+func (s *Server) execute(ctx context.Context, ss *session, id string, req protocol.Request, op Operation) []protocol.Action {
+	// An operation id must not collide with an active subscription's.
+	switch _, err := s.store.GetSubscription(ctx, ss.conn.ID, id); {
+	case err == nil:
+		return ss.proto.Duplicate(id)
+	case !errors.Is(err, store.ErrSubscriptionNotFound):
+		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: read subscription: %w", ss.conn.ID, id, err),
+			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
+		return ss.proto.Reject(id, errorJSON("Internal server error", codeInternal))
+	}
+	result, err := op.Execute(ctx, req.Variables, nil)
+	if err != nil {
+		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: execute %s: %w", ss.conn.ID, id, op.Type(), err),
+			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
+		return ss.proto.Reject(id, errorJSON("Internal server error", codeInternal))
+	}
+	next := ss.proto.AppendNext(nil, id, result)
+	if len(next) > s.limits.MaxOutgoingBytes {
+		return ss.proto.Reject(id, s.tooLargeError(len(next)))
+	}
+	return []protocol.Action{protocol.Send{Frame: next}, protocol.Send{Frame: ss.proto.AppendComplete(nil, id)}}
+}
+
+func (s *Server) tooLargeError(n int) []json.RawMessage {
+	return errorJSON(fmt.Sprintf("The result is %d bytes, over the %d-byte message limit", n, s.limits.MaxOutgoingBytes), codeTooLarge)
+}
+
+// subscribe runs a subscription's subscribe phase and stores it.
+func (s *Server) subscribe(ctx context.Context, ss *session, id string, req protocol.Request, op Operation) []protocol.Action {
+	log := ss.log.With(slog.String("subscription_id", id))
+	decl, err := op.Subscribe(ctx, req.Variables)
+	if err != nil {
+		return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+	}
+	topics, err := declaredTopics(ctx, decl)
+	if err != nil {
+		return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+	}
+	if decl.Options.OnSubscribe != nil {
+		if err := decl.Options.OnSubscribe(ctx, decl.Args); err != nil {
+			log.InfoContext(ctx, "subscription rejected by its field's OnSubscribe", slog.String("error", err.Error()))
+			return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+		}
+	}
+	f, err := declaredFilter(ctx, decl)
+	if err != nil {
+		return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+	}
+	vars, err := encodeValue(req.Variables)
+	if err != nil {
+		return ss.proto.Reject(id, errorJSON("Variables cannot be encoded: "+err.Error(), codeBadSubscription))
+	}
+
+	sub := store.Subscription{
+		ConnectionID:  ss.conn.ID,
+		ID:            id,
+		Topics:        topics,
+		Filter:        f,
+		Query:         req.Query,
+		OperationName: req.OperationName,
+		Variables:     vars,
+		Context:       ss.conn.Context,
+		Endpoint:      ss.conn.Endpoint,
+		Protocol:      ss.conn.Protocol,
+		CompleteHook:  decl.Options.OnComplete != nil,
+		CreatedAt:     s.now(),
+		ExpiresAt:     ss.conn.ExpiresAt,
+	}
+	if n := subscriptionSize(sub); n > s.limits.MaxSubscriptionBytes {
+		return ss.proto.Reject(id, errorJSON(fmt.Sprintf("The subscription is %d bytes, over the %d-byte limit", n, s.limits.MaxSubscriptionBytes), codeTooLarge))
+	}
+	switch err := s.store.CreateSubscription(ctx, sub); {
+	case errors.Is(err, store.ErrSubscriptionExists):
+		return ss.proto.Duplicate(id)
+	case errors.Is(err, store.ErrConnectionNotFound):
+		log.InfoContext(ctx, "connection vanished during subscribe")
+		return nil
+	case err != nil:
+		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: store: %w", ss.conn.ID, id, err),
+			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
+		return ss.proto.Reject(id, errorJSON("Internal server error", codeInternal))
+	}
+	log.DebugContext(ctx, "subscribed", slog.Any("topics", topics))
+
+	if decl.Options.OnAfterSubscribe != nil {
+		initial, err := decl.Options.OnAfterSubscribe(ctx, decl.Args)
+		if err != nil {
+			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: OnAfterSubscribe: %w", ss.conn.ID, id, err),
+				slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
+		}
+		if initial != nil {
+			s.deliverInitial(ctx, sub, initial)
+		}
+	}
+	return nil
+}
+
+// declaredTopics collects the topics a subscription field declared.
+func declaredTopics(ctx context.Context, decl Declaration) ([]string, error) {
+	topics := slices.Clone(decl.Options.Topics)
+	if decl.Options.TopicsFunc != nil {
+		more, err := decl.Options.TopicsFunc(ctx, decl.Args)
+		if err != nil {
+			return nil, err
+		}
+		topics = append(topics, more...)
+	}
+	slices.Sort(topics)
+	topics = slices.Compact(topics)
+	if len(topics) == 0 {
+		return nil, &Error{Message: fmt.Sprintf("Subscription field %q declares no topic", decl.Field), Extensions: map[string]any{"code": codeBadSubscription}}
+	}
+	if topics[0] == "" {
+		return nil, &Error{Message: fmt.Sprintf("Subscription field %q declares an empty topic", decl.Field), Extensions: map[string]any{"code": codeBadSubscription}}
+	}
+	return topics, nil
+}
+
+// declaredFilter computes, validates and normalises a subscription's filter.
+func declaredFilter(ctx context.Context, decl Declaration) (filter.Filter, error) {
+	f := decl.Options.Filter
+	if decl.Options.FilterFunc != nil {
+		var err error
+		if f, err = decl.Options.FilterFunc(ctx, decl.Args); err != nil {
+			return filter.Filter{}, err
+		}
+	}
+	if err := f.Validate(); err != nil {
+		return filter.Filter{}, &Error{Message: fmt.Sprintf("Subscription field %q has an invalid filter: %v", decl.Field, err), Extensions: map[string]any{"code": codeBadSubscription}}
+	}
+	return f.Normalize(), nil
+}
+
+// subscriptionSize estimates the stored size of a subscription.
+func subscriptionSize(sub store.Subscription) int {
+	n := len(sub.Query) + len(sub.OperationName) + len(sub.Variables) + len(sub.Context) + len(sub.Endpoint) + len(sub.ID) + len(sub.ConnectionID)
+	for _, t := range sub.Topics {
+		n += len(t)
+	}
+	if len(sub.Filter.Groups) > 0 {
+		if b, err := json.Marshal(sub.Filter); err == nil {
+			n += len(b)
+		}
+	}
+	return n
+}
+
+// stop handles a client's complete of operation id.
+func (s *Server) stop(ctx context.Context, ss *session, id string) {
+	sub, err := s.store.DeleteSubscription(ctx, ss.conn.ID, id)
+	switch {
+	case errors.Is(err, store.ErrSubscriptionNotFound):
+		// Unknown or already completed: the protocol tells both sides to
+		// ignore it.
+		return
+	case err != nil:
+		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: delete: %w", ss.conn.ID, id, err),
+			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
+		return
+	}
+	s.completed(ctx, sub, CompletedByClient)
+}
+
+// completed runs the hooks of a subscription that ended: its field's
+// OnComplete (which needs its subscribe phase run again, to get the hook and
+// the arguments), then Hooks.OnComplete.
+func (s *Server) completed(ctx context.Context, sub store.Subscription, reason CompleteReason) {
+	if !sub.CompleteHook && s.hooks.OnComplete == nil {
+		return
+	}
+	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}
+	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: sub.ID})
+	attrs := []slog.Attr{slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID)}
+	if sub.CompleteHook {
+		if err := s.fieldOnComplete(ctx, sub); err != nil {
+			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: field OnComplete (%s): %w", sub.ConnectionID, sub.ID, reason, err), attrs...)
+		}
+	}
+	if s.hooks.OnComplete != nil {
+		if err := s.hooks.OnComplete(ctx, sub, reason); err != nil {
+			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: OnComplete (%s): %w", sub.ConnectionID, sub.ID, reason, err), attrs...)
+		}
+	}
+}
+
+func (s *Server) fieldOnComplete(ctx context.Context, sub store.Subscription) error {
+	op, err := s.engine.Prepare(ctx, sub.Query, sub.OperationName)
+	if err != nil {
+		return err
+	}
+	vars, err := decodeVariables(sub.Variables)
+	if err != nil {
+		return err
+	}
+	decl, err := op.Subscribe(ctx, vars)
+	if err != nil {
+		return err
+	}
+	if decl.Options.OnComplete == nil {
+		return nil
+	}
+	return decl.Options.OnComplete(ctx, decl.Args)
+}
+
+// decodeVariables decodes stored variables.
+func decodeVariables(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var vars map[string]any
+	if err := json.Unmarshal(raw, &vars); err != nil {
+		return nil, fmt.Errorf("decode stored variables: %w", err)
+	}
+	return vars, nil
+}

@@ -1,0 +1,287 @@
+package gqlambda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/store"
+)
+
+// PublishResult sums up what a [Server.Publish] or [Server.Complete] did.
+// Matched = Delivered + Gone + Failed.
+type PublishResult struct {
+	// Matched counts the topic's subscriptions whose filter matched.
+	Matched int
+	// Filtered counts the topic's subscriptions whose filter did not match.
+	Filtered int
+	// Delivered counts frames API Gateway accepted.
+	Delivered int
+	// Gone counts subscriptions whose connection was gone (410); their
+	// connections' state was deleted.
+	Gone int
+	// Failed counts subscriptions that did not get the event: executions
+	// that failed, and posts that failed after every retry. Each failure was
+	// passed to Hooks.OnError.
+	Failed int
+}
+
+// Publish delivers an event to every subscription of topic whose filter
+// matches payload: it finds them by key in the store (page by page), executes
+// each one's document with the payload as root value (once per distinct
+// document, variables and connection context), and posts `next` frames, at
+// most Limits.FanOutConcurrency at a time. A connection that is gone (410) is
+// deleted with its subscriptions; throttling and server errors are retried
+// by the Sender. One slow or failing connection never holds up the others.
+//
+// payload is any value encoding/json can encode (or a json.RawMessage);
+// filters and resolvers see it JSON-decoded (objects as map[string]any,
+// numbers as float64) and must treat it as read-only.
+//
+// Publish returns once every delivery has settled: delivered, gone, or failed
+// for good (see [PublishResult]). Its error reports what stopped it early (the
+// store, the context); the result then counts what happened before. It is
+// safe to call from any goroutine, any Lambda, and from resolvers and hooks.
+func (s *Server) Publish(ctx context.Context, topic string, payload any) (PublishResult, error) {
+	ev, err := newEvent(topic, payload)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	return s.fanOut(ctx, ev, false)
+}
+
+// Complete ends every subscription of topic whose filter matches payload
+// (with a nil payload: every subscription of topic): each is deleted, its
+// client receives `complete`, and its OnComplete hooks run. It returns like
+// [Server.Publish]; Delivered counts the `complete` frames sent.
+func (s *Server) Complete(ctx context.Context, topic string, payload any) (PublishResult, error) {
+	ev, err := newEvent(topic, payload)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	return s.fanOut(ctx, ev, true)
+}
+
+// event is one published event.
+type event struct {
+	topic string
+	// value is the payload as JSON decodes it: what filters and resolvers see.
+	value any
+	// all is set for a Complete without payload: every subscription matches.
+	all bool
+}
+
+func newEvent(topic string, payload any) (event, error) {
+	if topic == "" {
+		return event{}, ErrEmptyTopic
+	}
+	if payload == nil {
+		return event{topic: topic, all: true}, nil
+	}
+	raw, err := encodeValue(payload)
+	if err != nil {
+		return event{}, fmt.Errorf("gqlambda: encode payload for topic %q: %w", topic, err)
+	}
+	ev := event{topic: topic}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &ev.value); err != nil {
+			return event{}, fmt.Errorf("gqlambda: decode payload for topic %q: %w", topic, err)
+		}
+	}
+	return ev, nil
+}
+
+// fanout is one Publish or Complete in progress.
+type fanout struct {
+	s        *Server
+	ev       event
+	complete bool
+
+	mu    sync.Mutex
+	execs map[execKey]*execution
+
+	gone sync.Map // connection ids whose state this fan-out deleted
+
+	delivered, goneN, failed atomic.Int64
+}
+
+// execKey identifies executions whose results are equal: same document,
+// operation, variables and connection context.
+type execKey struct {
+	query, operationName, variables, context string
+}
+
+type execution struct {
+	once   sync.Once
+	result []byte
+	err    error
+}
+
+func (s *Server) fanOut(ctx context.Context, ev event, complete bool) (PublishResult, error) {
+	f := &fanout{s: s, ev: ev, complete: complete, execs: make(map[execKey]*execution)}
+	var g errgroup.Group
+	g.SetLimit(s.limits.FanOutConcurrency)
+	var res PublishResult
+	var stopErr error
+	for sub, err := range s.store.TopicSubscriptions(ctx, ev.topic) {
+		if err != nil {
+			stopErr = fmt.Errorf("gqlambda: read subscriptions of topic %q: %w", ev.topic, err)
+			break
+		}
+		if !ev.all && !sub.Filter.Match(ev.value) {
+			res.Filtered++
+			continue
+		}
+		res.Matched++
+		g.Go(func() error {
+			if f.complete {
+				f.completeOne(ctx, sub)
+			} else {
+				f.deliver(ctx, sub)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // deliveries report through counters, never errors
+	res.Delivered = int(f.delivered.Load())
+	res.Gone = int(f.goneN.Load())
+	res.Failed = int(f.failed.Load())
+	if stopErr == nil {
+		stopErr = ctx.Err()
+	}
+	s.log.DebugContext(ctx, "fan-out done", slog.String("topic", ev.topic), slog.Bool("complete", complete),
+		slog.Int("matched", res.Matched), slog.Int("filtered", res.Filtered), slog.Int("delivered", res.Delivered),
+		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed))
+	return res, stopErr
+}
+
+// deliver executes sub for the event and posts the result.
+func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
+	s := f.s
+	proto := s.protocols[sub.Protocol]
+	if proto == nil {
+		f.fail(ctx, sub, fmt.Errorf("unknown subprotocol %q", sub.Protocol))
+		return
+	}
+	result, err := f.execute(ctx, sub)
+	if err != nil {
+		f.fail(ctx, sub, fmt.Errorf("execute: %w", err))
+		return
+	}
+	frame := proto.AppendNext(make([]byte, 0, len(result)+len(sub.ID)+40), sub.ID, result)
+	tooLarge := len(frame) > s.limits.MaxOutgoingBytes
+	if tooLarge {
+		// The protocol has no way to skip one event: the operation ends with
+		// an error telling why.
+		frame = proto.AppendError(frame[:0], sub.ID, s.tooLargeError(len(frame)))
+	}
+	if !f.post(ctx, sub, frame) {
+		return
+	}
+	if tooLarge {
+		s.log.InfoContext(ctx, "result over the message limit: subscription ended", slog.String("topic", f.ev.topic),
+			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
+		if deleted, err := s.store.DeleteSubscription(ctx, sub.ConnectionID, sub.ID); err == nil {
+			s.completed(ctx, deleted, CompletedByServer)
+		}
+	}
+}
+
+// completeOne ends sub for Complete: it deletes it (so that exactly one
+// caller completes it), tells the client and runs the hooks.
+func (f *fanout) completeOne(ctx context.Context, sub store.Subscription) {
+	s := f.s
+	deleted, err := s.store.DeleteSubscription(ctx, sub.ConnectionID, sub.ID)
+	if errors.Is(err, store.ErrSubscriptionNotFound) {
+		return // completed meanwhile by someone else
+	}
+	if err != nil {
+		f.fail(ctx, sub, fmt.Errorf("delete: %w", err))
+		return
+	}
+	if proto := s.protocols[sub.Protocol]; proto != nil {
+		f.post(ctx, sub, proto.AppendComplete(nil, sub.ID))
+	} else {
+		f.fail(ctx, sub, fmt.Errorf("unknown subprotocol %q", sub.Protocol))
+	}
+	s.completed(ctx, deleted, CompletedByServer)
+}
+
+// post sends frame to sub's connection and counts the outcome. It reports
+// whether the frame was delivered.
+func (f *fanout) post(ctx context.Context, sub store.Subscription, frame []byte) bool {
+	err := f.s.sender.Post(ctx, sub.Endpoint, sub.ConnectionID, frame)
+	switch {
+	case err == nil:
+		f.delivered.Add(1)
+		return true
+	case errors.Is(err, gateway.ErrGone):
+		f.goneN.Add(1)
+		if _, done := f.gone.LoadOrStore(sub.ConnectionID, struct{}{}); !done {
+			f.s.cleanup(ctx, sub.ConnectionID, DisconnectInfo{Cause: Gone})
+		}
+		return false
+	default:
+		f.fail(ctx, sub, fmt.Errorf("post: %w", err))
+		return false
+	}
+}
+
+func (f *fanout) fail(ctx context.Context, sub store.Subscription, err error) {
+	f.failed.Add(1)
+	f.s.reportError(ctx, fmt.Errorf("gqlambda: topic %q connection %s subscription %s: %w", f.ev.topic, sub.ConnectionID, sub.ID, err),
+		slog.String("topic", f.ev.topic), slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
+}
+
+// execute runs sub's document with the event's payload as root value; equal
+// executions of one fan-out share one run unless ExecutePerConnection is set.
+func (f *fanout) execute(ctx context.Context, sub store.Subscription) ([]byte, error) {
+	if f.s.perConn {
+		return f.s.executeEvent(ctx, sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}, f.ev.value)
+	}
+	key := execKey{sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context)}
+	f.mu.Lock()
+	e := f.execs[key]
+	if e == nil {
+		e = &execution{}
+		f.execs[key] = e
+	}
+	f.mu.Unlock()
+	e.once.Do(func() {
+		e.result, e.err = f.s.executeEvent(ctx, sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context}, f.ev.value)
+	})
+	return e.result, e.err
+}
+
+// executeEvent runs sub's document once with root as root value.
+func (s *Server) executeEvent(ctx context.Context, sub store.Subscription, c Conn, root any) ([]byte, error) {
+	op, err := s.engine.Prepare(ctx, sub.Query, sub.OperationName)
+	if err != nil {
+		return nil, fmt.Errorf("prepare stored document: %w", err)
+	}
+	vars, err := decodeVariables(sub.Variables)
+	if err != nil {
+		return nil, err
+	}
+	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true})
+	return op.Execute(ctx, vars, root)
+}
+
+// deliverInitial delivers an OnAfterSubscribe payload to sub alone.
+func (s *Server) deliverInitial(ctx context.Context, sub store.Subscription, payload any) {
+	ev, err := newEvent(sub.Topics[0], payload)
+	if err != nil {
+		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: initial event: %w", sub.ConnectionID, sub.ID, err),
+			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
+		return
+	}
+	f := &fanout{s: s, ev: ev, execs: make(map[execKey]*execution)}
+	f.deliver(ctx, sub)
+}

@@ -1,0 +1,247 @@
+package gqlambda
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/transportws"
+	"github.com/gqlambda/gqlambda/store"
+	"github.com/gqlambda/gqlambda/store/memory"
+)
+
+// Sender delivers frames to WebSocket clients through API Gateway's
+// @connections API. The gateway package's Client is the production Sender;
+// gateway/gatewaytest's Recorder records frames in tests.
+//
+// Implementations are safe for concurrent use and own their retry policy:
+// an error means the post failed for good.
+type Sender interface {
+	// Post sends frame to the connection as one text message. An error
+	// wrapping gateway.ErrGone means the client is gone (410): the server
+	// then deletes the connection and its subscriptions.
+	Post(ctx context.Context, endpoint, connectionID string, frame []byte) error
+	// Close closes the connection. code and reason are the WebSocket close
+	// status the protocol wants; real API Gateway cannot deliver them (the
+	// connection is deleted and the client sees a normal close), the local
+	// gateway does.
+	Close(ctx context.Context, endpoint, connectionID string, code int, reason string) error
+}
+
+// Config configures a [Server]. Only Engine is required; the zero value of
+// every other field is a sensible production default.
+type Config struct {
+	// Engine runs the GraphQL schema, for instance graphqlgo.New(schema, nil).
+	Engine Engine
+
+	// Store keeps connections and subscriptions. Default: a new in-memory
+	// store (store/memory), which only works within one process; on AWS
+	// Lambda New refuses to start without an explicit Store
+	// (ErrMemoryStoreOnLambda).
+	Store store.Store
+
+	// Sender posts frames to clients. Default: a gateway.Client built from
+	// the default AWS configuration (environment, shared config, Lambda role)
+	// on first use.
+	Sender Sender
+
+	// Hooks are the lifecycle callbacks.
+	Hooks Hooks
+
+	// Limits bound sizes and concurrency.
+	Limits Limits
+
+	// Logger receives the server's logs, with connection_id,
+	// subscription_id and topic attributes. Payloads and contexts are never
+	// logged. Default: discard.
+	Logger *slog.Logger
+
+	// Endpoint is the @connections endpoint used to reach clients, stored
+	// with each connection. Default: https://{domainName}/{stage} from the
+	// $connect event, which is right for API Gateway's own domain. Set it
+	// when clients connect through a custom domain (for instance
+	// https://abc123.execute-api.eu-west-1.amazonaws.com/prod), or to a local
+	// emulator.
+	Endpoint string
+
+	// ConnectionTTL is how long connection and subscription records live.
+	// Default: 2h10m, just over API Gateway's 2-hour maximum connection
+	// duration, so that records of connections whose $disconnect was lost
+	// expire on their own.
+	ConnectionTTL time.Duration
+
+	// ExecutePerConnection executes a subscription's document once per
+	// subscription for each event. By default one execution is shared by
+	// all subscriptions of an event with equal document, operation name,
+	// variables and connection context; resolvers then see a [Conn] without
+	// ID. Set it when resolvers of subscription fields depend on the
+	// connection id.
+	ExecutePerConnection bool
+
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Limits bound what one message, one subscription and one fan-out may cost.
+// Zero fields take their defaults.
+type Limits struct {
+	// MaxIncomingBytes is the largest client message accepted; larger ones
+	// close the connection with 1009 (Message Too Big). Default: 131072
+	// (128 KiB, API Gateway's own limit).
+	MaxIncomingBytes int
+	// MaxOutgoingBytes is the largest frame the server posts. A result that
+	// would exceed it is replaced by an `error` message for that operation,
+	// which ends it. Default: 131072 (128 KiB, API Gateway's limit).
+	MaxOutgoingBytes int
+	// MaxContextBytes is the largest encoded connection context
+	// OnConnectionInit may keep; more refuses the connection. Default: 16384.
+	MaxContextBytes int
+	// MaxSubscriptionBytes is the largest subscription record (document,
+	// variables, filter, context) the server stores; more rejects the
+	// subscription. Default: 65536 (DynamoDB items hold at most 400 KB).
+	MaxSubscriptionBytes int
+	// FanOutConcurrency is how many deliveries of one Publish or Complete
+	// run at once (executing, posting, retrying). Default: 256.
+	FanOutConcurrency int
+}
+
+const (
+	defaultMaxMessage       = 128 << 10
+	defaultMaxContext       = 16 << 10
+	defaultMaxSubscription  = 64 << 10
+	defaultFanOut           = 256
+	defaultConnectionTTL    = 2*time.Hour + 10*time.Minute
+	defaultSubprotocol      = transportws.Subprotocol
+	unknownConnectionCode   = 1013 // Try Again Later: the client reconnects
+	unknownConnectionReason = "Connection state not found"
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxIncomingBytes <= 0 {
+		l.MaxIncomingBytes = defaultMaxMessage
+	}
+	if l.MaxOutgoingBytes <= 0 {
+		l.MaxOutgoingBytes = defaultMaxMessage
+	}
+	if l.MaxContextBytes <= 0 {
+		l.MaxContextBytes = defaultMaxContext
+	}
+	if l.MaxSubscriptionBytes <= 0 {
+		l.MaxSubscriptionBytes = defaultMaxSubscription
+	}
+	if l.FanOutConcurrency <= 0 {
+		l.FanOutConcurrency = defaultFanOut
+	}
+	return l
+}
+
+// Server is a GraphQL-over-WebSocket server for API Gateway WebSocket APIs
+// and Lambda. Its handlers and methods are safe for concurrent use, also by
+// several invocations at once in one process. A Server holds no connection
+// state of its own: everything is in its Store, so any number of Lambda
+// instances can serve one API.
+type Server struct {
+	engine    Engine
+	store     store.Store
+	sender    Sender
+	hooks     Hooks
+	limits    Limits
+	log       *slog.Logger
+	endpoint  string
+	ttl       time.Duration
+	perConn   bool
+	now       func() time.Time
+	protocols map[string]protocol.Server
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, ErrNoEngine
+	}
+	s := &Server{
+		engine:   cfg.Engine,
+		store:    cfg.Store,
+		sender:   cfg.Sender,
+		hooks:    cfg.Hooks,
+		limits:   cfg.Limits.withDefaults(),
+		log:      cfg.Logger,
+		endpoint: cfg.Endpoint,
+		ttl:      cfg.ConnectionTTL,
+		perConn:  cfg.ExecutePerConnection,
+		now:      cfg.Now,
+		protocols: map[string]protocol.Server{
+			transportws.Subprotocol: transportws.Server{},
+		},
+	}
+	if s.store == nil {
+		if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
+			return nil, ErrMemoryStoreOnLambda
+		}
+		s.store = memory.New(nil)
+	}
+	if s.sender == nil {
+		s.sender = &defaultSender{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.ttl <= 0 {
+		s.ttl = defaultConnectionTTL
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// defaultSender builds a gateway.Client from the default AWS configuration on
+// first use, so that New needs no context and no credentials.
+type defaultSender struct {
+	once   sync.Once
+	client *gateway.Client
+	err    error
+}
+
+func (d *defaultSender) get(ctx context.Context) (*gateway.Client, error) {
+	d.once.Do(func() {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			d.err = fmt.Errorf("gqlambda: load AWS configuration for the @connections client: %w", err)
+			return
+		}
+		d.client = gateway.New(cfg, nil)
+	})
+	return d.client, d.err
+}
+
+func (d *defaultSender) Post(ctx context.Context, endpoint, connectionID string, frame []byte) error {
+	c, err := d.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Post(ctx, endpoint, connectionID, frame)
+}
+
+func (d *defaultSender) Close(ctx context.Context, endpoint, connectionID string, code int, reason string) error {
+	c, err := d.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Close(ctx, endpoint, connectionID, code, reason)
+}
+
+// reportError logs err and passes it to Hooks.OnError.
+func (s *Server) reportError(ctx context.Context, err error, attrs ...slog.Attr) {
+	s.log.LogAttrs(ctx, slog.LevelError, err.Error(), attrs...)
+	if s.hooks.OnError != nil {
+		s.hooks.OnError(ctx, err)
+	}
+}
