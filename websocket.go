@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -145,7 +146,27 @@ func (s *Server) endpointOf(rc *events.APIGatewayWebsocketProxyRequestContext) s
 	if s.endpoint != "" {
 		return s.endpoint
 	}
-	return "https://" + rc.DomainName + "/" + rc.Stage
+	scheme := "https://"
+	if isLoopback(rc.DomainName) {
+		// A local emulator of API Gateway (such as localgateway) serves
+		// @connections over plain HTTP on the loopback interface; API
+		// Gateway's own domains are never loopback.
+		scheme = "http://"
+	}
+	return scheme + rc.DomainName + "/" + rc.Stage
+}
+
+// isLoopback reports whether host (with an optional port) names the loopback
+// interface.
+func isLoopback(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // disconnect handles $disconnect: it deletes the connection's state.

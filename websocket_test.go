@@ -89,6 +89,34 @@ func TestEndpointOverride(t *testing.T) {
 	}
 }
 
+func TestEndpointFromEvent(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ domain, stage, want string }{
+		{"abc123defg.execute-api.eu-west-1.amazonaws.com", "prod", "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"},
+		{"ws.example.com", "v1", "https://ws.example.com/v1"},
+		// A local emulator on loopback serves @connections over plain HTTP.
+		{"127.0.0.1:4000", "local", "http://127.0.0.1:4000/local"},
+		{"localhost:4000", "local", "http://localhost:4000/local"},
+		{"[::1]:4000", "local", "http://[::1]:4000/local"},
+		{"127.example.com", "prod", "https://127.example.com/prod"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.domain, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.connect.RequestContext.DomainName = tt.domain
+			h.connect.RequestContext.Stage = tt.stage
+			h.open("c1")
+			c, err := h.store.GetConnection(context.Background(), "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Endpoint != tt.want {
+				t.Errorf("endpoint %q, want %q", c.Endpoint, tt.want)
+			}
+		})
+	}
+}
+
 func TestProtocolFlow(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/graphql-go/graphql"
+	"github.com/graphql-go/graphql/gqlerrors"
 	"github.com/graphql-go/graphql/language/ast"
 )
 
@@ -80,7 +81,7 @@ func encodeResult(res *graphql.Result, sh *shape) ([]byte, error) {
 		buf.Write(b)
 		sep = true
 	}
-	if res.Data != nil || len(res.Errors) == 0 {
+	if res.Data != nil || len(res.Errors) == 0 || executionStarted(res.Errors) {
 		if sep {
 			buf.WriteByte(',')
 		}
@@ -103,6 +104,20 @@ func encodeResult(res *graphql.Result, sh *shape) ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
+}
+
+// executionStarted reports whether errs come from executing fields (they
+// carry a response path) rather than from preparing the execution (variable
+// coercion). graphql-go leaves Data nil in both cases, but the spec wants
+// "data": null in the first (a non-null field error reached the root) and no
+// data entry in the second, which GraphQL over HTTP answers with 400.
+func executionStarted(errs []gqlerrors.FormattedError) bool {
+	for _, e := range errs {
+		if len(e.Path) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // encodeValue writes v as JSON; objects follow sh's key order.

@@ -50,6 +50,9 @@ func testSchema(t testing.TB) graphql.Schema {
 			return []any{map[string]any{"id": "1", "text": "t"}, map[string]any{"title": "lobby"}}, nil
 		}},
 		"fail": &graphql.Field{Type: graphql.String, Resolve: func(graphql.ResolveParams) (any, error) { return nil, errors.New("nope") }},
+		"must": &graphql.Field{Type: graphql.NewNonNull(graphql.String), Resolve: func(graphql.ResolveParams) (any, error) { return nil, errors.New("gone") }},
+		"echo": &graphql.Field{Type: graphql.String, Args: graphql.FieldConfigArgument{"id": {Type: graphql.NewNonNull(graphql.ID)}},
+			Resolve: func(p graphql.ResolveParams) (any, error) { return p.Args["id"], nil }},
 	}})
 	subscription := graphql.NewObject(graphql.ObjectConfig{Name: "Subscription", Fields: graphql.Fields{
 		"messageAdded": &graphql.Field{
@@ -169,24 +172,34 @@ func TestPrepareCaches(t *testing.T) {
 func TestExecuteQueryOrder(t *testing.T) {
 	t.Parallel()
 	e := New(testSchema(t), nil)
-	tests := []struct{ query, want string }{
-		{`{ message { text id author { name id } tags score } }`,
+	tests := []struct {
+		query string
+		vars  map[string]any
+		want  string
+	}{
+		{`{ message { text id author { name id } tags score } }`, nil,
 			`{"data":{"message":{"text":"hi <b>&</b> \"there\"\n","id":"1","author":{"name":"ann","id":"a"},"tags":["x","y"],"score":1.5}}}`},
-		{`{ message { zz: id aa: text } }`, `{"data":{"message":{"zz":"1","aa":"hi <b>&</b> \"there\"\n"}}}`},
-		{`{ message { ...F id } } fragment F on Message { author { id } text }`,
+		{`{ message { zz: id aa: text } }`, nil, `{"data":{"message":{"zz":"1","aa":"hi <b>&</b> \"there\"\n"}}}`},
+		{`{ message { ...F id } } fragment F on Message { author { id } text }`, nil,
 			`{"data":{"message":{"author":{"id":"a"},"text":"hi <b>&</b> \"there\"\n","id":"1"}}}`},
-		{`{ message { author { id } author { name } } }`, `{"data":{"message":{"author":{"id":"a","name":"ann"}}}}`},
-		{`{ items { __typename ... on Room { title } ... on Message { text id } } }`,
+		{`{ message { author { id } author { name } } }`, nil, `{"data":{"message":{"author":{"id":"a","name":"ann"}}}}`},
+		{`{ items { __typename ... on Room { title } ... on Message { text id } } }`, nil,
 			`{"data":{"items":[{"__typename":"Message","text":"t","id":"1"},{"__typename":"Room","title":"lobby"}]}}`},
-		{`{ fail message { id } }`,
+		{`{ fail message { id } }`, nil,
 			`{"errors":[{"message":"nope","locations":[{"line":1,"column":3}],"path":["fail"]}],"data":{"fail":null,"message":{"id":"1"}}}`},
+		// A non-null root field failed: execution ran, so data is null.
+		{`{ must }`, nil, `{"errors":[{"message":"gone","locations":[{"line":1,"column":3}],"path":["must"]}],"data":null}`},
+		// Variable coercion failed: execution never started, so no data entry.
+		{`query($id: ID!) { echo(id: $id) }`, map[string]any{"id": nil},
+			`{"errors":[{"message":"Variable \"$id\" of required type \"ID!\" was not provided.","locations":[{"line":1,"column":7}]}]}`},
+		{`query($id: ID!) { echo(id: $id) }`, map[string]any{"id": "7"}, `{"data":{"echo":"7"}}`},
 	}
 	for _, tt := range tests {
 		op, err := e.Prepare(context.Background(), tt.query, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := op.Execute(context.Background(), nil, nil)
+		got, err := op.Execute(context.Background(), tt.vars, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

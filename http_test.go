@@ -1,0 +1,287 @@
+package gqlambda_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/gqlambda/gqlambda"
+)
+
+const (
+	gqlResp = "application/graphql-response+json"
+	appJSON = "application/json"
+)
+
+// httpCase is one GraphQL over HTTP request and what must come back.
+type httpCase struct {
+	name        string
+	method      string
+	contentType string // "-" for none
+	accept      string
+	query       url.Values
+	body        string
+
+	status   int
+	respType string // expected media type of the response
+	want     string // substring of the body
+	noData   bool   // the body must have no data entry
+	allow    string // expected Allow header
+}
+
+func httpCases() []httpCase {
+	get := func(q string) url.Values { return url.Values{"query": {q}} }
+	return []httpCase{
+		{name: "POST query, graphql-response+json", method: "POST", accept: gqlResp, body: `{"query":"{ hello }"}`,
+			status: 200, respType: gqlResp, want: `{"data":{"hello":"world"}}`},
+		{name: "POST query, application/json", method: "POST", accept: appJSON, body: `{"query":"{ hello }"}`,
+			status: 200, respType: appJSON, want: `{"data":{"hello":"world"}}`},
+		{name: "no Accept: application/json", method: "POST", body: `{"query":"{ hello }"}`, status: 200, respType: appJSON},
+		{name: "*/* gives application/json", method: "POST", accept: "*/*", body: `{"query":"{ hello }"}`, status: 200, respType: appJSON},
+		{name: "both, equal quality: graphql-response+json", method: "POST", accept: appJSON + ", " + gqlResp,
+			body: `{"query":"{ hello }"}`, status: 200, respType: gqlResp},
+		{name: "quality decides", method: "POST", accept: gqlResp + ";q=0.5, " + appJSON,
+			body: `{"query":"{ hello }"}`, status: 200, respType: appJSON},
+		{name: "nothing acceptable", method: "POST", accept: "text/html", body: `{"query":"{ hello }"}`, status: 406, respType: appJSON},
+		{name: "variables and operationName", method: "POST", accept: gqlResp,
+			body: `{"query":"query A { boom } query B($s: Int!) { large(size: $s) }","operationName":"B","variables":{"s":3},"extensions":{"x":1}}`,
+			status: 200, respType: gqlResp, want: `{"data":{"large":"qqq"}}`},
+		{name: "null optional parameters", method: "POST", accept: appJSON,
+			body: `{"query":"{ hello }","operationName":null,"variables":null,"extensions":null}`, status: 200, respType: appJSON, want: `"world"`},
+		{name: "field error is 200", method: "POST", accept: gqlResp, body: `{"query":"{ boom hello }"}`,
+			status: 200, respType: gqlResp, want: `"data":{"boom":null,"hello":"world"}`},
+		{name: "parse error, graphql-response+json", method: "POST", accept: gqlResp, body: `{"query":"{"}`,
+			status: 400, respType: gqlResp, want: `"errors"`, noData: true},
+		{name: "parse error, application/json", method: "POST", accept: appJSON, body: `{"query":"{"}`,
+			status: 200, respType: appJSON, want: `"errors"`, noData: true},
+		{name: "validation error, graphql-response+json", method: "POST", accept: gqlResp, body: `{"query":"{ nope }"}`,
+			status: 400, respType: gqlResp, want: `Cannot query field`, noData: true},
+		{name: "validation error, application/json", method: "POST", accept: appJSON, body: `{"query":"{ nope }"}`,
+			status: 200, respType: appJSON, want: `Cannot query field`, noData: true},
+		{name: "variable coercion, graphql-response+json", method: "POST", accept: gqlResp,
+			body: `{"query":"query($s: Int!) { large(size: $s) }","variables":{"s":null}}`, status: 400, respType: gqlResp, noData: true},
+		{name: "variable coercion, application/json", method: "POST", accept: appJSON,
+			body: `{"query":"query($s: Int!) { large(size: $s) }","variables":{"s":null}}`, status: 200, respType: appJSON, noData: true},
+		{name: "subscription over HTTP", method: "POST", accept: gqlResp, body: `{"query":"subscription { multi { id } }"}`,
+			status: 400, respType: gqlResp, want: `served over the WebSocket API`},
+		{name: "malformed JSON", method: "POST", accept: appJSON, body: `{ "not a JSON`, status: 400, respType: appJSON},
+		{name: "malformed JSON, graphql-response+json", method: "POST", accept: gqlResp, body: `{ "not a JSON`, status: 400, respType: gqlResp},
+		{name: "missing query", method: "POST", body: `{"qeury":"{ hello }"}`, status: 400, want: `Missing query`},
+		{name: "query not a string", method: "POST", body: `{"query":{"obj":"ect"}}`, status: 400, want: `must be a string`},
+		{name: "query a number", method: "POST", body: `{"query":0}`, status: 400},
+		{name: "operationName not a string", method: "POST", body: `{"query":"{ hello }","operationName":false}`, status: 400},
+		{name: "variables a string", method: "POST", body: `{"query":"{ hello }","variables":"string"}`, status: 400},
+		{name: "variables an array", method: "POST", body: `{"query":"{ hello }","variables":["array"]}`, status: 400},
+		{name: "extensions a number", method: "POST", body: `{"query":"{ hello }","extensions":0}`, status: 400},
+		{name: "body an array without batching", method: "POST", body: `[{"query":"{ hello }"}]`, status: 400, want: `Batched requests`},
+		{name: "body not an object", method: "POST", body: `"{ hello }"`, status: 400},
+		{name: "empty body", method: "POST", body: ``, status: 400, want: `Missing request body`},
+		{name: "no Content-Type", method: "POST", contentType: "-", body: `{"query":"{ hello }"}`, status: 415},
+		{name: "wrong Content-Type", method: "POST", contentType: "text/plain", body: `{"query":"{ hello }"}`, status: 415},
+		{name: "charset utf-8", method: "POST", contentType: "application/json; charset=utf-8", body: `{"query":"{ hello }"}`, status: 200},
+		{name: "charset latin1", method: "POST", contentType: "application/json; charset=iso-8859-1", body: `{"query":"{ hello }"}`, status: 415},
+		{name: "GET query", method: "GET", accept: gqlResp, query: get("{ hello }"), status: 200, respType: gqlResp, want: `"world"`},
+		{name: "GET variables", method: "GET", accept: appJSON,
+			query: url.Values{"query": {"query($s: Int!) { large(size: $s) }"}, "variables": {`{"s":2}`}}, status: 200, want: `"qq"`},
+		{name: "GET bad variables", method: "GET", query: url.Values{"query": {"{ hello }"}, "variables": {`[1]`}}, status: 400},
+		{name: "GET without query", method: "GET", query: url.Values{}, status: 400},
+		{name: "GET mutation refused", method: "GET", accept: gqlResp, query: get(`mutation { send(chatId: "1", text: "x") { id } }`),
+			status: 405, allow: "POST", want: `not allowed over GET`},
+		{name: "PUT refused", method: "PUT", body: `{"query":"{ hello }"}`, status: 405, allow: "GET, POST"},
+		{name: "POST mutation", method: "POST", accept: gqlResp, body: `{"query":"mutation { send(chatId: \"1\", text: \"x\") { text } }"}`,
+			status: 200, want: `{"data":{"send":{"text":"x"}}}`},
+	}
+}
+
+func (c httpCase) check(t *testing.T, status int, header http.Header, body string) {
+	t.Helper()
+	if status != c.status {
+		t.Errorf("status %d, want %d; body %s", status, c.status, body)
+	}
+	if ct := header.Get("Content-Type"); c.respType != "" && ct != c.respType+"; charset=utf-8" {
+		t.Errorf("Content-Type %q, want %s; charset=utf-8", ct, c.respType)
+	}
+	if c.want != "" && !strings.Contains(body, c.want) {
+		t.Errorf("body %s, want it to contain %s", body, c.want)
+	}
+	if c.allow != "" && header.Get("Allow") != c.allow {
+		t.Errorf("Allow %q, want %q", header.Get("Allow"), c.allow)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &top); err != nil {
+		t.Errorf("body is not a JSON object: %s", body)
+		return
+	}
+	if _, hasData := top["data"]; c.noData && hasData {
+		t.Errorf("body %s has a data entry", body)
+	}
+	if status != 200 {
+		if _, hasErrors := top["errors"]; !hasErrors {
+			t.Errorf("error response without errors: %s", body)
+		}
+	}
+}
+
+func TestHTTPHandler(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	handler := h.srv.HTTPHandler(nil)
+	for _, c := range httpCases() {
+		t.Run(c.name, func(t *testing.T) {
+			target := "/graphql"
+			if c.query != nil {
+				target += "?" + c.query.Encode()
+			}
+			r := httptest.NewRequest(c.method, target, strings.NewReader(c.body))
+			switch c.contentType {
+			case "":
+				r.Header.Set("Content-Type", appJSON)
+			case "-":
+			default:
+				r.Header.Set("Content-Type", c.contentType)
+			}
+			if c.accept != "" {
+				r.Header.Set("Accept", c.accept)
+			}
+			w := httptest.NewRecorder()
+			handler.ServeHTTP(w, r)
+			c.check(t, w.Code, w.Header(), w.Body.String())
+		})
+	}
+}
+
+func TestAPIGatewayHandler(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	handler := h.srv.APIGatewayHandler(nil)
+	for i, c := range httpCases() {
+		t.Run(c.name, func(t *testing.T) {
+			ev := events.APIGatewayProxyRequest{HTTPMethod: c.method, Path: "/graphql", Headers: map[string]string{}, Body: c.body}
+			if i%2 == 1 { // API Gateway base64-encodes bodies it sees as binary
+				ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(c.body)), true
+			}
+			switch c.contentType {
+			case "":
+				ev.Headers["Content-Type"] = appJSON
+			case "-":
+			default:
+				ev.Headers["Content-Type"] = c.contentType
+			}
+			if c.accept != "" {
+				ev.Headers["accept"] = c.accept // header names arrive in the client's case
+			}
+			if c.query != nil {
+				ev.MultiValueQueryStringParameters = c.query
+			}
+			resp, err := handler(context.Background(), ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, resp.StatusCode, resp.MultiValueHeaders, resp.Body)
+		})
+	}
+}
+
+func TestHTTPAPIHandler(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	handler := h.srv.HTTPAPIHandler(nil)
+	for _, c := range httpCases() {
+		t.Run(c.name, func(t *testing.T) {
+			ev := events.APIGatewayV2HTTPRequest{RawPath: "/graphql", Headers: map[string]string{}, Body: c.body}
+			ev.RequestContext.HTTP.Method = c.method
+			switch c.contentType {
+			case "":
+				ev.Headers["content-type"] = appJSON
+			case "-":
+			default:
+				ev.Headers["content-type"] = c.contentType
+			}
+			if c.accept != "" {
+				ev.Headers["accept"] = c.accept
+			}
+			if c.query != nil {
+				ev.RawQueryString = c.query.Encode()
+			}
+			resp, err := handler(context.Background(), ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			header := http.Header{}
+			for k, v := range resp.Headers {
+				header.Set(k, v)
+			}
+			c.check(t, resp.StatusCode, header, resp.Body)
+		})
+	}
+}
+
+func TestHTTPBatching(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	handler := h.srv.HTTPHandler(&gqlambda.HTTPOptions{Batching: true})
+	r := httptest.NewRequest("POST", "/graphql", strings.NewReader(`[{"query":"{ hello }"},{"query":"{ nope }"}]`))
+	r.Header.Set("Content-Type", appJSON)
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
+	var results []map[string]json.RawMessage
+	if err := json.Unmarshal(w.Body.Bytes(), &results); err != nil || len(results) != 2 {
+		t.Fatalf("batch answer %s: %v", w.Body, err)
+	}
+	if string(results[0]["data"]) != `{"hello":"world"}` || results[1]["errors"] == nil {
+		t.Errorf("batch answer %s", w.Body)
+	}
+}
+
+func TestHTTPOnRequestAndLimits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	type userKey struct{}
+	opts := &gqlambda.HTTPOptions{
+		MaxBodyBytes: 64,
+		OnRequest: func(ctx context.Context, req *gqlambda.HTTPRequest) (context.Context, error) {
+			switch req.Header.Get("Authorization") {
+			case "":
+				return nil, errors.New("missing token")
+			case "banned":
+				return nil, &gqlambda.StatusError{Status: http.StatusForbidden, Reason: "banned"}
+			}
+			if _, ok := gqlambda.ServerFromContext(ctx); !ok {
+				return nil, errors.New("no server in the context")
+			}
+			return context.WithValue(ctx, userKey{}, req.Header.Get("Authorization")), nil
+		},
+	}
+	handler := h.srv.HTTPHandler(opts)
+	tests := []struct {
+		name, auth, body string
+		status           int
+	}{
+		{"no token", "", `{"query":"{ hello }"}`, 401},
+		{"banned", "banned", `{"query":"{ hello }"}`, 403},
+		{"ok", "ann", `{"query":"{ hello }"}`, 200},
+		{"too large", "ann", `{"query":"{ hello }","extensions":{"pad":"` + strings.Repeat("x", 64) + `"}}`, 413},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/graphql", strings.NewReader(tt.body))
+			r.Header.Set("Content-Type", appJSON)
+			if tt.auth != "" {
+				r.Header.Set("Authorization", tt.auth)
+			}
+			w := httptest.NewRecorder()
+			handler.ServeHTTP(w, r)
+			if w.Code != tt.status {
+				t.Errorf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+		})
+	}
+}
