@@ -52,7 +52,7 @@ func httpCases() []httpCase {
 			body: `{"query":"{ hello }"}`, status: 200, respType: appJSON},
 		{name: "nothing acceptable", method: "POST", accept: "text/html", body: `{"query":"{ hello }"}`, status: 406, respType: appJSON},
 		{name: "variables and operationName", method: "POST", accept: gqlResp,
-			body: `{"query":"query A { boom } query B($s: Int!) { large(size: $s) }","operationName":"B","variables":{"s":3},"extensions":{"x":1}}`,
+			body:   `{"query":"query A { boom } query B($s: Int!) { large(size: $s) }","operationName":"B","variables":{"s":3},"extensions":{"x":1}}`,
 			status: 200, respType: gqlResp, want: `{"data":{"large":"qqq"}}`},
 		{name: "null optional parameters", method: "POST", accept: appJSON,
 			body: `{"query":"{ hello }","operationName":null,"variables":null,"extensions":null}`, status: 200, respType: appJSON, want: `"world"`},

@@ -31,6 +31,10 @@ type PublishResult struct {
 	// that failed, and posts that failed after every retry. Each failure was
 	// passed to Hooks.OnError.
 	Failed int
+	// Stored reports that the event was written to Config.Events instead of
+	// being delivered: every counter is then zero, and the event store's
+	// stream delivers it later (see [Server.DynamoDBStreamHandler]).
+	Stored bool
 }
 
 // Publish delivers an event to every subscription of topic whose filter
@@ -49,7 +53,15 @@ type PublishResult struct {
 // for good (see [PublishResult]). Its error reports what stopped it early (the
 // store, the context); the result then counts what happened before. It is
 // safe to call from any goroutine, any Lambda, and from resolvers and hooks.
+//
+// With Config.Events set, Publish only writes the event to that store and
+// returns PublishResult{Stored: true}: the store's stream delivers it
+// asynchronously (see [Server.DynamoDBStreamHandler]), and its error is the
+// store's.
 func (s *Server) Publish(ctx context.Context, topic string, payload any) (PublishResult, error) {
+	if s.events != nil {
+		return s.storeEvent(ctx, topic, payload, false)
+	}
 	ev, err := newEvent(topic, payload)
 	if err != nil {
 		return PublishResult{}, err
@@ -60,8 +72,12 @@ func (s *Server) Publish(ctx context.Context, topic string, payload any) (Publis
 // Complete ends every subscription of topic whose filter matches payload
 // (with a nil payload: every subscription of topic): each is deleted, its
 // client receives `complete`, and its OnComplete hooks run. It returns like
-// [Server.Publish]; Delivered counts the `complete` frames sent.
+// [Server.Publish]; Delivered counts the `complete` frames sent. With
+// Config.Events set it is stored for asynchronous delivery like Publish.
 func (s *Server) Complete(ctx context.Context, topic string, payload any) (PublishResult, error) {
+	if s.events != nil {
+		return s.storeEvent(ctx, topic, payload, true)
+	}
 	ev, err := newEvent(topic, payload)
 	if err != nil {
 		return PublishResult{}, err
@@ -79,21 +95,46 @@ type event struct {
 }
 
 func newEvent(topic string, payload any) (event, error) {
+	raw, err := encodePayload(topic, payload)
+	if err != nil {
+		return event{}, err
+	}
+	return decodeEvent(topic, raw)
+}
+
+// encodePayload encodes a Publish or Complete payload as JSON: nothing for a
+// nil payload (every subscription matches), "null" for a value that encodes
+// to nothing (filters see nil).
+func encodePayload(topic string, payload any) (json.RawMessage, error) {
 	if topic == "" {
-		return event{}, ErrEmptyTopic
+		return nil, ErrEmptyTopic
 	}
 	if payload == nil {
-		return event{topic: topic, all: true}, nil
+		return nil, nil
 	}
 	raw, err := encodeValue(payload)
 	if err != nil {
-		return event{}, fmt.Errorf("gqlambda: encode payload for topic %q: %w", topic, err)
+		return nil, fmt.Errorf("gqlambda: encode payload for topic %q: %w", topic, err)
+	}
+	if raw == nil {
+		raw = json.RawMessage("null")
+	}
+	return raw, nil
+}
+
+// decodeEvent builds the event of topic with the JSON payload raw, as
+// encodePayload encodes it.
+func decodeEvent(topic string, raw json.RawMessage) (event, error) {
+	if topic == "" {
+		return event{}, ErrEmptyTopic
 	}
 	ev := event{topic: topic}
-	if raw != nil {
-		if err := json.Unmarshal(raw, &ev.value); err != nil {
-			return event{}, fmt.Errorf("gqlambda: decode payload for topic %q: %w", topic, err)
-		}
+	if len(raw) == 0 {
+		ev.all = true
+		return ev, nil
+	}
+	if err := json.Unmarshal(raw, &ev.value); err != nil {
+		return event{}, fmt.Errorf("gqlambda: decode payload for topic %q: %w", topic, err)
 	}
 	return ev, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/legacyws"
 	"github.com/gqlambda/gqlambda/protocol/transportws"
 	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/memory"
@@ -54,6 +55,15 @@ type Config struct {
 
 	// Hooks are the lifecycle callbacks.
 	Hooks Hooks
+
+	// Events, when set, makes Publish and Complete asynchronous: they write
+	// the event to this store and return PublishResult{Stored: true}, and the
+	// store's stream delivers it through [Server.DynamoDBStreamHandler] (see
+	// also [Server.Deliver]). Publishers then return as soon as the event is
+	// durable, and failed deliveries are retried by the stream's event source
+	// mapping. store/dynamodb's EventTable is the DynamoDB implementation.
+	// Default: nil, Publish and Complete fan out directly.
+	Events EventStore
 
 	// Limits bound sizes and concurrency.
 	Limits Limits
@@ -110,6 +120,11 @@ type Limits struct {
 	// FanOutConcurrency is how many deliveries of one Publish or Complete
 	// run at once (executing, posting, retrying). Default: 256.
 	FanOutConcurrency int
+	// AckWait is how long an operation of a legacy subscriptions-transport-ws
+	// client that arrives before its connection is acknowledged waits for the
+	// connection_init that client sent just before it (handled by another,
+	// concurrent invocation). Default 2 seconds.
+	AckWait time.Duration
 }
 
 const (
@@ -139,6 +154,9 @@ func (l Limits) withDefaults() Limits {
 	if l.FanOutConcurrency <= 0 {
 		l.FanOutConcurrency = defaultFanOut
 	}
+	if l.AckWait <= 0 {
+		l.AckWait = 2 * time.Second
+	}
 	return l
 }
 
@@ -150,6 +168,7 @@ func (l Limits) withDefaults() Limits {
 type Server struct {
 	engine    Engine
 	store     store.Store
+	events    EventStore
 	sender    Sender
 	hooks     Hooks
 	limits    Limits
@@ -169,6 +188,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		engine:   cfg.Engine,
 		store:    cfg.Store,
+		events:   cfg.Events,
 		sender:   cfg.Sender,
 		hooks:    cfg.Hooks,
 		limits:   cfg.Limits.withDefaults(),
@@ -179,6 +199,7 @@ func New(cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		protocols: map[string]protocol.Server{
 			transportws.Subprotocol: transportws.Server{},
+			legacyws.Subprotocol:    legacyws.Server{},
 		},
 	}
 	if s.store == nil {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/legacyws"
+	"github.com/gqlambda/gqlambda/protocol/transportws"
 	"github.com/gqlambda/gqlambda/store"
 )
 
@@ -138,7 +140,7 @@ func (s *Server) chooseSubprotocol(offered []string) string {
 
 // subprotocolPreference lists the supported subprotocols, preferred first.
 func (s *Server) subprotocolPreference() []string {
-	return []string{defaultSubprotocol}
+	return []string{transportws.Subprotocol, legacyws.Subprotocol}
 }
 
 // endpointOf is the @connections endpoint for connections of this API.
@@ -263,7 +265,37 @@ func (s *Server) message(ctx context.Context, req *events.APIGatewayWebsocketPro
 		return
 	}
 	ss.frame = body
-	s.run(ctx, ss, ss.proto.Receive(protocol.State{Acknowledged: conn.Acknowledged}, body))
+	if racer, ok := ss.proto.(protocol.AckRacer); ok && !conn.Acknowledged && racer.MayPrecedeAck(body) {
+		ss.conn.Acknowledged = s.awaitAck(ctx, conn.ID)
+	}
+	s.run(ctx, ss, ss.proto.Receive(protocol.State{Acknowledged: ss.conn.Acknowledged}, body))
+}
+
+// awaitAck waits up to Limits.AckWait for the connection to be acknowledged
+// by a connection_init handled concurrently, and reports whether it was.
+func (s *Server) awaitAck(ctx context.Context, id string) bool {
+	wait := 10 * time.Millisecond
+	deadline := time.Now().Add(s.limits.AckWait)
+	for {
+		timer := time.NewTimer(min(wait, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		case <-timer.C:
+		}
+		conn, err := s.store.GetConnection(ctx, id)
+		if err != nil {
+			return false
+		}
+		if conn.Acknowledged {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 // run carries out actions in order. Outcomes of actions (a hook's decision,

@@ -25,6 +25,8 @@ func TestSubprotocolNegotiation(t *testing.T) {
 	}{
 		{"graphql-transport-ws", []string{"graphql-transport-ws"}, 200, "graphql-transport-ws"},
 		{"preferred among several", []string{"chat.v2", "graphql-transport-ws"}, 200, "graphql-transport-ws"},
+		{"legacy graphql-ws", []string{"graphql-ws"}, 200, "graphql-ws"},
+		{"both: graphql-transport-ws preferred", []string{"graphql-ws", "graphql-transport-ws"}, 200, "graphql-transport-ws"},
 		{"none offered: default, nothing echoed", nil, 200, ""},
 		{"only unknown protocols", []string{"mqtt", "wamp.2.json"}, 400, ""},
 	}

@@ -88,8 +88,10 @@ type Server interface {
 	Subprotocol() string
 
 	// Receive decodes one client frame and applies the protocol's rules for a
-	// connection in state s. A malformed frame or a violation yields a [Close]
-	// (preceded by whatever [Send] can tell the client why).
+	// connection in state s. A malformed frame or a violation yields what the
+	// protocol prescribes: a [Close] (preceded by whatever [Send] can tell the
+	// client why), or only an error message where the protocol keeps the
+	// connection open.
 	Receive(s State, frame []byte) []Action
 
 	// Accept is the outcome of an [Init] the server accepted: the new state and
@@ -115,4 +117,16 @@ type Server interface {
 	AppendComplete(dst []byte, id string) []byte
 	// AppendError appends the frame ending operation id with errs.
 	AppendError(dst []byte, id string, errs []json.RawMessage) []byte
+}
+
+// AckRacer is implemented by a [Server] whose clients send operations without
+// waiting for the acknowledgement of their connection_init (the legacy
+// subscriptions-transport-ws client does). On API Gateway each frame is a
+// separate, possibly concurrent invocation, so such a frame can be handled
+// while the connection_init before it still is: the gqlambda server then
+// waits briefly for the acknowledgement before it calls [Server.Receive].
+type AckRacer interface {
+	// MayPrecedeAck reports whether frame is one the protocol's clients may
+	// send before the connection is acknowledged.
+	MayPrecedeAck(frame []byte) bool
 }
