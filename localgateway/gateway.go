@@ -1,0 +1,386 @@
+package localgateway
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// WebSocketHandler is the function an API Gateway WebSocket API invokes for
+// $connect, $default and $disconnect: the same signature as a Lambda
+// function handler, for instance gqlambda's Server.WebSocketHandler.
+type WebSocketHandler func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// ErrNoHandler is returned by [New] when Options.Handler is nil.
+var ErrNoHandler = errors.New("localgateway: Options.Handler is required")
+
+// Defaults of [Options].
+const (
+	DefaultStage                 = "local"
+	DefaultPath                  = "/graphql"
+	DefaultMaxMessageBytes       = 128 << 10
+	DefaultMaxFrameBytes         = 32 << 10
+	DefaultIdleTimeout           = 10 * time.Minute
+	DefaultMaxConnectionDuration = 2 * time.Hour
+	DefaultWriteTimeout          = 10 * time.Second
+)
+
+// Options configures a [Gateway]. Only Handler is required; every other
+// zero field takes the value API Gateway has.
+type Options struct {
+	// Handler is called in process for $connect, $default and
+	// $disconnect, as API Gateway invokes the Lambda function.
+	Handler WebSocketHandler
+
+	// Stage is the stage name, the first path segment of the @connections
+	// endpoint http://{host}/{stage}. Default "local".
+	Stage string
+
+	// Path is where clients connect (ws://{host}{Path}) and where HTTP
+	// serves plain requests. Default "/graphql". WebSocket handshakes are
+	// also accepted at "/" and "/{Stage}", the path of API Gateway's own
+	// URL (wss://{domain}/{stage}).
+	Path string
+
+	// APIID is the apiId of the events. Default: 10 random lowercase
+	// letters and digits.
+	APIID string
+
+	// MaxMessageBytes is the largest message a client may send; a larger
+	// one closes the connection with 1009 "Message too big", and is also
+	// the largest @connections POST (413 above it). Default 131072 (128
+	// KiB), API Gateway's limit.
+	MaxMessageBytes int
+
+	// MaxFrameBytes is the largest WebSocket frame a client may send; a
+	// larger frame closes the connection with 1009 "Message too big", even
+	// when its message is within MaxMessageBytes. Frames are measured on
+	// the wire, from their headers, before their payload is read. Posted
+	// messages larger than this are sent in several frames of at most
+	// MaxFrameBytes, as API Gateway does. Default 32768 (32 KiB), API
+	// Gateway's limit.
+	MaxFrameBytes int
+
+	// IdleTimeout closes a connection with 1001 "Going away" when no
+	// message went either way for this long. Control frames (ping, pong)
+	// are not messages. Default 10 minutes, API Gateway's limit.
+	IdleTimeout time.Duration
+
+	// MaxConnectionDuration closes a connection with 1001 "Going away" this
+	// long after it was established. Default 2 hours, API Gateway's limit.
+	MaxConnectionDuration time.Duration
+
+	// WriteTimeout bounds the write of one posted message. A client that
+	// does not take a message within it is disconnected, and the post
+	// fails with gateway.ErrGone: a slow client never holds up the others.
+	// Default 10 seconds.
+	WriteTimeout time.Duration
+
+	// CodelessClose makes [Gateway.Close] close connections as API
+	// Gateway's DeleteConnection does: with a close frame without status
+	// code (the client sees 1005, No Status Received) and a $disconnect
+	// reporting 1000 "Connection Closed Normally". By default Close sends
+	// the code and reason it is given, which API Gateway cannot. A DELETE
+	// on the @connections API is always codeless unless it carries the
+	// X-Gqlambda-Close-Code or X-Gqlambda-Close-Reason header.
+	CodelessClose bool
+
+	// AcceptBinary delivers binary messages to the handler, base64-encoded
+	// with IsBase64Encoded set. By default a binary message closes the
+	// connection with 1003 "Unsupported data", as API Gateway does.
+	AcceptBinary bool
+
+	// HTTP, when set, serves the requests to Path that are not WebSocket
+	// handshakes, for instance GraphQL over HTTP (POST and GET /graphql).
+	HTTP http.Handler
+
+	// Files, when set, is served at "/" (index.html for directories), for
+	// the requests no other route takes.
+	Files fs.FS
+
+	// Logger receives the gateway's logs. Default: discard.
+	Logger *slog.Logger
+
+	// Now is the clock of the events' and the @connections API's
+	// timestamps. Default time.Now. Timeouts always use the real clock.
+	Now func() time.Time
+}
+
+// Gateway emulates an API Gateway WebSocket API: it accepts WebSocket
+// connections, invokes the handler for their $connect, $default and
+// $disconnect events as API Gateway invokes a Lambda function, and serves
+// the @connections management API at http://{host}/{stage}/@connections/{id}
+// (and /@connections/{id}).
+//
+// A Gateway is an http.Handler; serve it with [Gateway.Serve],
+// [Gateway.ListenAndServe] or any http.Server, such as
+// httptest.NewServer(g). It is also a Sender of the gqlambda package:
+// [Gateway.Post] and [Gateway.Close] reach its connections in process.
+//
+// The messages of one connection are handled one at a time, in arrival
+// order, so that protocols see their frames in order; different connections
+// are handled concurrently. API Gateway itself may invoke the handler for
+// several messages of a connection at once.
+type Gateway struct {
+	handler      WebSocketHandler
+	stage        string
+	path         string
+	apiID        string
+	maxMessage   int64
+	maxFrame     int64
+	idle         time.Duration
+	maxDuration  time.Duration
+	writeTimeout time.Duration
+	codeless     bool
+	acceptBinary bool
+	http         http.Handler
+	files        http.Handler
+	log          *slog.Logger
+	now          func() time.Time
+
+	// ctx is the context of the handler's invocations; cancel ends it
+	// when a Shutdown gives up waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	conns    map[string]*conn
+	shutdown bool
+	// wg counts the handshakes and connections in progress and the
+	// closes they started.
+	wg sync.WaitGroup
+}
+
+// New validates opts and returns a Gateway.
+func New(opts Options) (*Gateway, error) {
+	if opts.Handler == nil {
+		return nil, ErrNoHandler
+	}
+	g := &Gateway{
+		handler:      opts.Handler,
+		stage:        cmp.Or(opts.Stage, DefaultStage),
+		path:         cmp.Or(opts.Path, DefaultPath),
+		apiID:        opts.APIID,
+		maxMessage:   int64(positive(opts.MaxMessageBytes, DefaultMaxMessageBytes)),
+		maxFrame:     int64(positive(opts.MaxFrameBytes, DefaultMaxFrameBytes)),
+		idle:         positive(opts.IdleTimeout, DefaultIdleTimeout),
+		maxDuration:  positive(opts.MaxConnectionDuration, DefaultMaxConnectionDuration),
+		writeTimeout: positive(opts.WriteTimeout, DefaultWriteTimeout),
+		codeless:     opts.CodelessClose,
+		acceptBinary: opts.AcceptBinary,
+		http:         opts.HTTP,
+		log:          opts.Logger,
+		now:          opts.Now,
+		conns:        make(map[string]*conn),
+	}
+	if !strings.HasPrefix(g.path, "/") {
+		return nil, fmt.Errorf("localgateway: Options.Path %q does not begin with /", g.path)
+	}
+	if strings.ContainsAny(g.stage, "/?#") || strings.HasPrefix(g.stage, "@") {
+		return nil, fmt.Errorf("localgateway: invalid Options.Stage %q", g.stage)
+	}
+	if g.apiID == "" {
+		g.apiID = newAPIID()
+	}
+	if opts.Files != nil {
+		g.files = http.FileServerFS(opts.Files)
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	return g, nil
+}
+
+func positive[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Stage returns the stage name.
+func (g *Gateway) Stage() string { return g.stage }
+
+// Path returns the WebSocket path.
+func (g *Gateway) Path() string { return g.path }
+
+// APIID returns the API id of the events.
+func (g *Gateway) APIID() string { return g.apiID }
+
+// Connections returns the ids of the open connections, sorted. A connection
+// being closed is no longer open.
+func (g *Gateway) Connections() []string {
+	g.mu.Lock()
+	ids := make([]string, 0, len(g.conns))
+	for id, c := range g.conns {
+		if !c.isClosing() {
+			ids = append(ids, id)
+		}
+	}
+	g.mu.Unlock()
+	slices.Sort(ids)
+	return ids
+}
+
+// ServeHTTP serves everything on one listener: the @connections API, the
+// WebSocket handshakes, Options.HTTP at Path and Options.Files.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	segments := pathSegments(r.URL)
+	if id, ok := g.connectionsRoute(segments); ok {
+		g.serveConnections(w, r, id)
+		return
+	}
+	if isUpgrade(r) && g.isWebSocketPath(r.URL.Path) {
+		g.serveWebSocket(w, r)
+		return
+	}
+	if g.http != nil && r.URL.Path == g.path {
+		g.http.ServeHTTP(w, r)
+		return
+	}
+	if g.files != nil {
+		g.files.ServeHTTP(w, r)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// pathSegments splits the escaped path of u and unescapes each segment, so
+// that a connection id keeps an escaped "/" or "=".
+func pathSegments(u *url.URL) []string {
+	parts := strings.Split(strings.Trim(u.EscapedPath(), "/"), "/")
+	for i, p := range parts {
+		if s, err := url.PathUnescape(p); err == nil {
+			parts[i] = s
+		}
+	}
+	return parts
+}
+
+// connectionsRoute recognises /{stage}/@connections/{id} and
+// /@connections/{id}.
+func (g *Gateway) connectionsRoute(segments []string) (string, bool) {
+	switch {
+	case len(segments) == 2 && segments[0] == "@connections" && segments[1] != "":
+		return segments[1], true
+	case len(segments) == 3 && segments[0] == g.stage && segments[1] == "@connections" && segments[2] != "":
+		return segments[2], true
+	}
+	return "", false
+}
+
+func (g *Gateway) isWebSocketPath(p string) bool {
+	return p == g.path || p == "/" || p == "/"+g.stage
+}
+
+// isUpgrade reports whether r asks for a WebSocket.
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// track counts a handshake in g.wg, unless the gateway is shut down.
+func (g *Gateway) track() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shutdown {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+// lookup returns the open connection id.
+func (g *Gateway) lookup(id string) *conn {
+	g.mu.Lock()
+	c := g.conns[id]
+	g.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	<-c.ready
+	if c.isClosing() {
+		return nil
+	}
+	return c
+}
+
+// invoke calls the handler, turning a panic into an error as the Lambda
+// runtime reports a crashed invocation.
+func (g *Gateway) invoke(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp events.APIGatewayProxyResponse, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("localgateway: %s handler panicked: %v", ev.RequestContext.RouteKey, p)
+		}
+	}()
+	return g.handler(ctx, ev)
+}
+
+// Shutdown closes every connection with 1001 "Going away", invokes the
+// handler with their $disconnect and waits for all invocations to end.
+// Handshakes arriving afterwards are refused with 503. If ctx ends first,
+// the remaining connections are dropped, the context of the invocations
+// still running is cancelled and ctx's error is returned.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.shutdown = true
+	conns := make([]*conn, 0, len(g.conns))
+	for _, c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		<-c.ready
+		if c.ws != nil {
+			g.startClose(c, closeGoingAway)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		g.cancel()
+		g.mu.Lock()
+		for _, c := range g.conns {
+			select {
+			case <-c.ready:
+				if c.guard != nil {
+					c.drop()
+				}
+			default:
+			}
+		}
+		g.mu.Unlock()
+		return fmt.Errorf("localgateway: shutdown: %w", ctx.Err())
+	}
+}
