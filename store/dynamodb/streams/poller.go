@@ -1,0 +1,502 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+)
+
+// StreamsAPI is the part of the DynamoDB Streams client that a [Poller]
+// uses.
+type StreamsAPI interface {
+	DescribeStream(ctx context.Context, in *dynamodbstreams.DescribeStreamInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error)
+	GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
+}
+
+// TableAPI is the part of the DynamoDB client that a [Poller] uses to find a
+// table's stream.
+type TableAPI interface {
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+// Handler handles one batch of stream records and reports the records it
+// failed, as a Lambda function subscribed to a DynamoDB stream with
+// ReportBatchItemFailures does. gqlambda's Server.DynamoDBStreamHandler is
+// one.
+type Handler func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+
+// PollerOptions configure a [Poller]. The zero value of a field takes its
+// default; Handler and the stream (StreamARN, or Table and TableClient) are
+// required.
+type PollerOptions struct {
+	// Handler receives the records.
+	Handler Handler
+
+	// StreamARN is the stream to read.
+	StreamARN string
+	// Table, with TableClient, names the table whose latest stream to read,
+	// when StreamARN is empty. Run looks it up with DescribeTable.
+	Table string
+	// TableClient looks Table's stream up.
+	TableClient TableAPI
+
+	// StartingPosition is where reading starts in the shards that exist when
+	// Run starts: types.ShardIteratorTypeTrimHorizon (the oldest record
+	// kept, up to 24 hours old) or types.ShardIteratorTypeLatest (records
+	// written from now on; closed shards are skipped). Shards created later
+	// are always read from their start. Default TRIM_HORIZON, which loses
+	// nothing written before Run started; on a table that already holds
+	// events, it delivers again those of the last 24 hours.
+	StartingPosition types.ShardIteratorType
+	// PollInterval is the pause after a GetRecords call that returned
+	// nothing. Default 250ms.
+	PollInterval time.Duration
+	// BatchSize is the most records per GetRecords call, hence per handler
+	// call; at most 1000. Default 100.
+	BatchSize int
+	// MaxRetries is how many times a failed record is handed again to the
+	// handler before it is logged and skipped, like the event source
+	// mapping's MaximumRetryAttempts. Default 10; negative: retry until it
+	// succeeds.
+	MaxRetries int
+	// RetryDelay is the pause before the first retry; it doubles with every
+	// retry of one record, up to 30 seconds. Default 500ms.
+	RetryDelay time.Duration
+	// ShardRefreshInterval is how often the stream is described again to
+	// find new shards. While no shard is open it is described every
+	// PollInterval. Default 10s.
+	ShardRefreshInterval time.Duration
+
+	// Logger receives the poller's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Defaults of [PollerOptions].
+const (
+	DefaultPollInterval         = 250 * time.Millisecond
+	DefaultBatchSize            = 100
+	DefaultMaxRetries           = 10
+	DefaultRetryDelay           = 500 * time.Millisecond
+	DefaultShardRefreshInterval = 10 * time.Second
+
+	maxBatchSize  = 1000
+	maxRetryDelay = 30 * time.Second
+)
+
+// Sentinel errors of [NewPoller] and [Poller.Run].
+var (
+	// ErrNoHandler: PollerOptions.Handler is nil.
+	ErrNoHandler = errors.New("streams: PollerOptions.Handler is required")
+	// ErrNoStream: neither PollerOptions.StreamARN nor Table and
+	// TableClient are set.
+	ErrNoStream = errors.New("streams: PollerOptions.StreamARN, or Table and TableClient, are required")
+	// ErrStreamDisabled: the table has no stream.
+	ErrStreamDisabled = errors.New("streams: the table has no stream")
+)
+
+// Poller reads a DynamoDB stream and hands its records to a [Handler] as
+// Lambda's event source mapping does (see the package documentation): each
+// shard is read by its own goroutine, its records in order, one batch per
+// GetRecords call; a shard's children are read once it is closed and read to
+// its end; the stream is described again from time to time to find new
+// shards. When the handler reports batch item failures (or returns an
+// error, which fails the whole batch), the shard is read again from the
+// lowest failed sequence number after a backoff, up to MaxRetries times.
+// The handler is called concurrently for different shards.
+type Poller struct {
+	client StreamsAPI
+	opts   PollerOptions
+	log    *slog.Logger
+}
+
+// NewPoller validates opts and returns a Poller reading with client.
+func NewPoller(client StreamsAPI, opts PollerOptions) (*Poller, error) {
+	if opts.Handler == nil {
+		return nil, ErrNoHandler
+	}
+	if opts.StreamARN == "" && (opts.Table == "" || opts.TableClient == nil) {
+		return nil, ErrNoStream
+	}
+	switch opts.StartingPosition {
+	case "":
+		opts.StartingPosition = types.ShardIteratorTypeTrimHorizon
+	case types.ShardIteratorTypeTrimHorizon, types.ShardIteratorTypeLatest:
+	default:
+		return nil, fmt.Errorf("streams: starting position %q: want TRIM_HORIZON or LATEST", opts.StartingPosition)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	opts.BatchSize = min(opts.BatchSize, maxBatchSize)
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = DefaultMaxRetries
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = DefaultRetryDelay
+	}
+	if opts.ShardRefreshInterval <= 0 {
+		opts.ShardRefreshInterval = DefaultShardRefreshInterval
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Poller{client: client, opts: opts, log: log}, nil
+}
+
+// Run reads the stream until ctx is cancelled, then waits for the handler
+// calls under way and returns nil. It returns an error when it cannot find
+// the stream at its start (the table or stream does not exist, the table
+// has no stream); later failures of the Streams API are logged and retried.
+// Run one Run of a Poller at a time.
+func (p *Poller) Run(ctx context.Context) error {
+	arn, err := p.streamARN(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	log := p.log.With(slog.String("stream_arn", arn))
+	shards, err := p.describe(ctx, arn)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	c := &coordinator{p: p, arn: arn, log: log, shards: map[string]*shardState{}, done: make(chan string)}
+	defer c.wg.Wait()
+	c.add(shards, true)
+	c.startReady(ctx)
+	timer := time.NewTimer(c.refreshInterval())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case id := <-c.done:
+			c.shards[id].done = true
+			c.running--
+		case <-timer.C:
+		}
+		// A closed shard's children may be listed only now: describe at once.
+		if shards, err := p.describe(ctx, arn); err == nil {
+			c.add(shards, false)
+		} else if ctx.Err() == nil {
+			log.WarnContext(ctx, "describe stream failed", slog.String("error", err.Error()))
+		}
+		c.startReady(ctx)
+		timer.Reset(c.refreshInterval())
+	}
+}
+
+// streamARN returns the configured stream, or looks the table's up.
+func (p *Poller) streamARN(ctx context.Context) (string, error) {
+	if p.opts.StreamARN != "" {
+		return p.opts.StreamARN, nil
+	}
+	out, err := p.opts.TableClient.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(p.opts.Table)})
+	if err != nil {
+		return "", fmt.Errorf("streams: describe table %s: %w", p.opts.Table, err)
+	}
+	if out.Table == nil || aws.ToString(out.Table.LatestStreamArn) == "" ||
+		out.Table.StreamSpecification != nil && !aws.ToBool(out.Table.StreamSpecification.StreamEnabled) {
+		return "", fmt.Errorf("%w: %s", ErrStreamDisabled, p.opts.Table)
+	}
+	return aws.ToString(out.Table.LatestStreamArn), nil
+}
+
+// describe lists every shard of the stream, page by page.
+func (p *Poller) describe(ctx context.Context, arn string) ([]types.Shard, error) {
+	var shards []types.Shard
+	var start *string
+	for {
+		out, err := p.client.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(arn), ExclusiveStartShardId: start})
+		if err != nil {
+			return nil, fmt.Errorf("streams: describe stream %s: %w", arn, err)
+		}
+		if out.StreamDescription == nil {
+			return shards, nil
+		}
+		shards = append(shards, out.StreamDescription.Shards...)
+		start = out.StreamDescription.LastEvaluatedShardId
+		if start == nil {
+			return shards, nil
+		}
+	}
+}
+
+// coordinator tracks the shards of one Run; only Run's goroutine uses it.
+type coordinator struct {
+	p       *Poller
+	arn     string
+	log     *slog.Logger
+	shards  map[string]*shardState
+	running int
+	done    chan string // shard ids whose readers finished
+	wg      sync.WaitGroup
+}
+
+type shardState struct {
+	parent  string
+	start   position
+	started bool
+	done    bool
+}
+
+// add records shards not seen before. Shards of the first description
+// start at the starting position; later ones at their start.
+func (c *coordinator) add(shards []types.Shard, first bool) {
+	for _, sh := range shards {
+		id := aws.ToString(sh.ShardId)
+		if id == "" || c.shards[id] != nil {
+			continue
+		}
+		st := &shardState{parent: aws.ToString(sh.ParentShardId), start: position{typ: types.ShardIteratorTypeTrimHorizon}}
+		if first && c.p.opts.StartingPosition == types.ShardIteratorTypeLatest {
+			closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
+			st.start.typ = types.ShardIteratorTypeLatest
+			st.done = closed // nothing will be written to it any more
+			st.parent = ""   // LATEST does not wait for older records
+		}
+		c.shards[id] = st
+	}
+}
+
+// startReady starts a reader for every shard whose parent is read to its
+// end (or unknown: trimmed from the stream), oldest first.
+func (c *coordinator) startReady(ctx context.Context) {
+	ids := make([]string, 0, len(c.shards))
+	for id, st := range c.shards {
+		if st.started || st.done {
+			continue
+		}
+		if parent := c.shards[st.parent]; parent != nil && !parent.done {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		st := c.shards[id]
+		st.started = true
+		c.running++
+		r := &shardReader{p: c.p, arn: c.arn, shard: id, pos: st.start, log: c.log.With(slog.String("shard_id", id))}
+		c.wg.Go(func() {
+			r.run(ctx)
+			select {
+			case c.done <- id:
+			case <-ctx.Done():
+			}
+		})
+	}
+}
+
+// refreshInterval is how long to wait before describing the stream again.
+func (c *coordinator) refreshInterval() time.Duration {
+	if c.running == 0 {
+		return c.p.opts.PollInterval
+	}
+	return c.p.opts.ShardRefreshInterval
+}
+
+// position is where a shard iterator starts.
+type position struct {
+	typ types.ShardIteratorType
+	seq string // for AT_ and AFTER_SEQUENCE_NUMBER
+}
+
+// shardReader reads one shard to its end.
+type shardReader struct {
+	p     *Poller
+	arn   string
+	shard string
+	log   *slog.Logger
+
+	pos     position // where to read again from, should the iterator be lost
+	iter    *string  // nil: get one at pos
+	failSeq string   // the record that failed last
+	retries int      // how many times failSeq failed
+}
+
+// run reads the shard until it is closed and read to its end, or ctx is
+// cancelled.
+func (r *shardReader) run(ctx context.Context) {
+	opts := r.p.opts
+	r.log.DebugContext(ctx, "reading shard", slog.String("from", string(r.pos.typ)))
+	for ctx.Err() == nil {
+		if r.iter == nil {
+			if gone := r.getIterator(ctx); gone {
+				return
+			}
+			if r.iter == nil {
+				continue
+			}
+		}
+		out, err := r.p.client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(opts.BatchSize))})
+		if err != nil {
+			r.recordsFailed(ctx, err)
+			continue
+		}
+		if len(out.Records) > 0 && !r.handle(ctx, out.Records) {
+			continue // read again from r.pos
+		}
+		if out.NextShardIterator == nil {
+			r.log.DebugContext(ctx, "shard closed and read to its end")
+			return
+		}
+		r.iter = out.NextShardIterator
+		if len(out.Records) == 0 {
+			sleep(ctx, opts.PollInterval)
+		}
+	}
+}
+
+// getIterator sets r.iter to an iterator at r.pos. When it cannot, it
+// leaves r.iter nil (after a pause) and reports whether the shard is gone.
+func (r *shardReader) getIterator(ctx context.Context) (gone bool) {
+	in := &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(r.arn), ShardId: aws.String(r.shard), ShardIteratorType: r.pos.typ}
+	if r.pos.seq != "" {
+		in.SequenceNumber = aws.String(r.pos.seq)
+	}
+	out, err := r.p.client.GetShardIterator(ctx, in)
+	switch {
+	case err == nil && out.ShardIterator != nil:
+		r.iter = out.ShardIterator
+	case err == nil:
+		r.log.WarnContext(ctx, "get shard iterator returned no iterator")
+		sleep(ctx, r.p.opts.PollInterval)
+	case ctx.Err() != nil:
+	case isErr[*types.TrimmedDataAccessException](err):
+		r.log.ErrorContext(ctx, "records trimmed from the stream before they were read: lost", slog.String("from", r.pos.seq))
+		r.pos = position{typ: types.ShardIteratorTypeTrimHorizon}
+	case isErr[*types.ResourceNotFoundException](err):
+		r.log.WarnContext(ctx, "shard not found: stopped reading it", slog.String("error", err.Error()))
+		return true
+	default:
+		r.log.WarnContext(ctx, "get shard iterator failed", slog.String("error", err.Error()))
+		sleep(ctx, r.p.opts.PollInterval)
+	}
+	return false
+}
+
+// recordsFailed deals with a failed GetRecords.
+func (r *shardReader) recordsFailed(ctx context.Context, err error) {
+	switch {
+	case ctx.Err() != nil:
+	case isErr[*types.ExpiredIteratorException](err):
+		r.iter = nil
+	case isErr[*types.TrimmedDataAccessException](err):
+		r.log.ErrorContext(ctx, "records trimmed from the stream before they were read: lost", slog.String("from", r.pos.seq))
+		r.iter, r.pos = nil, position{typ: types.ShardIteratorTypeTrimHorizon}
+	default:
+		r.log.WarnContext(ctx, "get records failed", slog.String("error", err.Error()))
+		sleep(ctx, r.p.opts.PollInterval)
+	}
+}
+
+// handle hands records to the handler. It reports true when the reader may
+// go on with the next iterator, false when the shard must be read again
+// from r.pos (after a failure, once the backoff passed).
+func (r *shardReader) handle(ctx context.Context, recs []types.Record) bool {
+	batch := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, 0, len(recs))}
+	for _, rec := range recs {
+		ev, err := convertRecord(r.arn, rec)
+		if err != nil {
+			r.log.ErrorContext(ctx, "record skipped: it cannot be converted", slog.String("error", err.Error()))
+			continue
+		}
+		batch.Records = append(batch.Records, ev)
+	}
+	var last string
+	if d := recs[len(recs)-1].Dynamodb; d != nil {
+		last = aws.ToString(d.SequenceNumber)
+	}
+	failed := -1
+	if len(batch.Records) > 0 {
+		resp, err := r.p.opts.Handler(ctx, batch)
+		if ctx.Err() != nil {
+			return false // stopping: the records were not necessarily handled
+		}
+		failed = lowestFailure(batch.Records, resp, err)
+	}
+	if failed < 0 {
+		r.pos = position{typ: types.ShardIteratorTypeAfterSequenceNumber, seq: last}
+		r.failSeq, r.retries = "", 0
+		return true
+	}
+
+	seq := batch.Records[failed].Change.SequenceNumber
+	if seq == r.failSeq {
+		r.retries++
+	} else {
+		r.failSeq, r.retries = seq, 1
+	}
+	r.iter = nil
+	maxRetries := r.p.opts.MaxRetries
+	if maxRetries >= 0 && r.retries > maxRetries {
+		r.log.ErrorContext(ctx, "record skipped: it failed on every retry", slog.String("sequence_number", seq), slog.Int("retries", maxRetries))
+		r.pos = position{typ: types.ShardIteratorTypeAfterSequenceNumber, seq: seq}
+		r.failSeq, r.retries = "", 0
+		return false
+	}
+	delay := min(r.p.opts.RetryDelay<<min(r.retries-1, 16), maxRetryDelay)
+	r.log.WarnContext(ctx, "batch item failure: reading the shard again from the failed record",
+		slog.String("sequence_number", seq), slog.Int("retry", r.retries), slog.Duration("delay", delay))
+	r.pos = position{typ: types.ShardIteratorTypeAtSequenceNumber, seq: seq}
+	sleep(ctx, delay)
+	return false
+}
+
+// lowestFailure returns the index of the first record to retry, or -1. An
+// error, or a failure naming no record of the batch, fails the whole batch,
+// as with Lambda.
+func lowestFailure(recs []events.DynamoDBEventRecord, resp events.DynamoDBEventResponse, err error) int {
+	if err != nil {
+		return 0
+	}
+	lowest := -1
+	for _, f := range resp.BatchItemFailures {
+		i := slices.IndexFunc(recs, func(r events.DynamoDBEventRecord) bool {
+			return f.ItemIdentifier != "" && r.Change.SequenceNumber == f.ItemIdentifier
+		})
+		if i < 0 {
+			return 0
+		}
+		if lowest < 0 || i < lowest {
+			lowest = i
+		}
+	}
+	return lowest
+}
+
+func isErr[E error](err error) bool {
+	_, ok := errors.AsType[E](err)
+	return ok
+}
+
+// sleep pauses for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
