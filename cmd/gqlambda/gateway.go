@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gqlambda/gqlambda/localgateway"
+)
+
+// defaultFunction is the function name of the Runtime Interface Emulator,
+// whose only function is at /2015-03-31/functions/function/invocations.
+const defaultFunction = "function"
+
+// shutdownGrace is how long the gateway waits, once stopped, for the
+// $disconnect invocations of the connections it closes.
+const shutdownGrace = 10 * time.Second
+
+const gatewayUsage = `usage: gqlambda gateway -lambda URL [-function NAME] [-addr 127.0.0.1:4000] [-stage local]
+	[-http-function NAME] [-http-lambda URL] [-static DIR] [-concurrency 1] [-log-level info]
+
+Serve a local API Gateway WebSocket API (the localgateway package) at
+ws://ADDR/graphql in front of a Lambda function reached through the Lambda
+Invoke API at -lambda, such as the AWS Lambda Runtime Interface Emulator
+running the function's bootstrap (http://127.0.0.1:9000; its function is
+named "function") or 'sam local start-lambda'. The $connect, $default and
+$disconnect events are sent to the function as API Gateway sends them; a
+failed invocation fails the integration as on AWS.
+
+The function posts its frames to the @connections API the gateway serves at
+http://ADDR/STAGE, the endpoint gqlambda derives from the events' domainName
+and stage; a function of another library must be given that endpoint.
+
+With -http-function or -http-lambda, the other requests to /graphql invoke a
+function as an API Gateway HTTP API does (payload format 2.0). -static serves
+a folder at "/".
+
+The Runtime Interface Emulator takes one invocation at a time: by default
+each Invoke API URL gets one at a time (-concurrency 1), connections waiting
+for each other. The gateway stops on SIGINT or SIGTERM, closing the connections
+with 1001 and sending their $disconnect events.
+`
+
+// gatewayOptions are the flags of gateway.
+type gatewayOptions struct {
+	addr         string
+	stage        string
+	lambdaURL    string
+	function     string
+	httpLambda   string
+	httpFunction string
+	static       string
+	concurrency  int
+	logLevel     slog.Level
+}
+
+// httpEnabled reports whether /graphql HTTP requests invoke a function.
+func (o gatewayOptions) httpEnabled() bool { return o.httpFunction != "" || o.httpLambda != "" }
+
+// parseGateway parses the command line of gateway.
+func (c cli) parseGateway(args []string) (gatewayOptions, error) {
+	const name = "gateway"
+	o := gatewayOptions{logLevel: slog.LevelInfo}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:4000", "`address` to listen on (port 0: any free port)")
+	fs.StringVar(&o.stage, "stage", localgateway.DefaultStage, "stage `name`, the path of the @connections endpoint http://ADDR/STAGE")
+	fs.StringVar(&o.lambdaURL, "lambda", "", "`URL` of the Lambda Invoke API of the WebSocket function (required), such as http://127.0.0.1:9000")
+	fs.StringVar(&o.function, "function", defaultFunction, "`name` of the WebSocket function")
+	fs.StringVar(&o.httpFunction, "http-function", "", "`name` of a function serving the HTTP requests to /graphql (payload format 2.0); default: none, or \"function\" with -http-lambda")
+	fs.StringVar(&o.httpLambda, "http-lambda", "", "`URL` of the Lambda Invoke API of the HTTP function; default: -lambda's")
+	fs.StringVar(&o.static, "static", "", "`folder` to serve at \"/\"")
+	fs.IntVar(&o.concurrency, "concurrency", 1, "most invocations at a time through each Invoke API URL; 0: no limit")
+	fs.TextVar(&o.logLevel, "log-level", o.logLevel, "log `level`: debug, info, warn or error")
+	if err := c.parse(command{name: name, usage: gatewayUsage}, fs, args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, usageErrorf(name, "unexpected argument %q", fs.Arg(0))
+	case o.lambdaURL == "":
+		return o, usageErrorf(name, "-lambda is required")
+	case o.function == "":
+		return o, usageErrorf(name, "empty -function")
+	case o.stage == "":
+		return o, usageErrorf(name, "empty -stage")
+	case o.concurrency < 0:
+		return o, usageErrorf(name, "-concurrency is %d: want 0 or more", o.concurrency)
+	}
+	if err := checkURL(o.lambdaURL); err != nil {
+		return o, usageErrorf(name, "-lambda: %v", err)
+	}
+	if o.httpLambda != "" {
+		if err := checkURL(o.httpLambda); err != nil {
+			return o, usageErrorf(name, "-http-lambda: %v", err)
+		}
+	}
+	if o.httpEnabled() {
+		if o.httpLambda == "" {
+			o.httpLambda = o.lambdaURL
+		}
+		if o.httpFunction == "" {
+			o.httpFunction = defaultFunction
+		}
+	}
+	return o, nil
+}
+
+// gateway runs `gqlambda gateway` until ctx ends.
+func (c cli) gateway(ctx context.Context, args []string) error {
+	o, err := c.parseGateway(args)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	region := c.region("")
+	wsAPI, wsSlots := newLambdaClient(o.lambdaURL, region), newSlots(o.concurrency)
+	ws := &invoker{api: wsAPI, function: o.function, slots: wsSlots}
+	opts := localgateway.Options{Handler: ws.webSocketHandler, Stage: o.stage, Logger: logger}
+	if o.static != "" {
+		if fi, err := os.Stat(o.static); err != nil || !fi.IsDir() {
+			return fmt.Errorf("gqlambda: -static %s is not a folder", o.static)
+		}
+		opts.Files = os.DirFS(o.static)
+	}
+	var hf *httpFunction
+	if o.httpEnabled() {
+		// Both functions behind one Invoke API share its slots: it may be
+		// one emulator running one function for both.
+		api, slots := lambdaAPI(wsAPI), wsSlots
+		if o.httpLambda != o.lambdaURL {
+			api, slots = newLambdaClient(o.httpLambda, region), newSlots(o.concurrency)
+		}
+		hf = &httpFunction{
+			invoker: &invoker{api: api, function: o.httpFunction, slots: slots},
+			now:     time.Now,
+			log:     logger,
+		}
+		opts.HTTP = hf
+	}
+	g, err := localgateway.New(opts)
+	if err != nil {
+		return fmt.Errorf("gqlambda: %w", err)
+	}
+	if hf != nil {
+		hf.apiID = g.APIID()
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("gqlambda: %w", err)
+	}
+	s := g.Serve(ln)
+	fmt.Fprintf(c.stdout, "gqlambda gateway\n  function       %s at %s\n", o.function, o.lambdaURL)
+	if hf != nil {
+		fmt.Fprintf(c.stdout, "  HTTP function  %s at %s\n", o.httpFunction, o.httpLambda)
+	}
+	fmt.Fprintf(c.stdout, "  WebSocket      %s\n", s.WebSocketURL)
+	if hf != nil {
+		fmt.Fprintf(c.stdout, "  HTTP           %s\n", s.HTTPURL)
+	}
+	if o.static != "" {
+		fmt.Fprintf(c.stdout, "  files          %s/\n", s.URL)
+	}
+	fmt.Fprintf(c.stdout, "  @connections   %s\n", s.Endpoint)
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := s.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("gqlambda: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,278 @@
+// Package app runs the reference chat app of gqlambda, whatever its GraphQL
+// engine: on Lambda it starts the handler that GQLAMBDA_HANDLER names
+// (websocket, http or stream); run locally it serves everything from one
+// process on a local gateway, with the in-memory store or DynamoDB Local.
+// examples/chat (graphql-go) and examples/chat-gqlgen (gqlgen) are its two
+// engines.
+package app
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/localgateway"
+	"github.com/gqlambda/gqlambda/store"
+	"github.com/gqlambda/gqlambda/store/dynamodb"
+	"github.com/gqlambda/gqlambda/store/dynamodb/streams"
+	"github.com/gqlambda/gqlambda/store/memory"
+)
+
+//go:embed web
+var web embed.FS
+
+// Topics the chat publishes to.
+const (
+	TopicBroadcast = "MESSAGE_BROADCAST"
+	TopicChat      = "CHAT_MESSAGE"
+)
+
+// NewEngine builds the chat's GraphQL engine on a message store.
+type NewEngine func(messages Messages) (gqlambda.Engine, error)
+
+// Main runs the chat: on Lambda when AWS_LAMBDA_FUNCTION_NAME is set,
+// locally otherwise (flags: -addr, -dynamodb, -codeless-close).
+func Main(newEngine NewEngine) {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var err error
+	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
+		err = runLambda(context.Background(), logger, newEngine)
+	} else {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err = runLocal(ctx, logger, os.Args[1:], newEngine)
+	}
+	if err != nil {
+		logger.Error("chat", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+}
+
+// runLambda starts the Lambda handler GQLAMBDA_HANDLER names.
+func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) error {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	tables := dynamodb.Tables{
+		Connections:   os.Getenv("GQLAMBDA_CONNECTIONS_TABLE"),
+		Subscriptions: os.Getenv("GQLAMBDA_SUBSCRIPTIONS_TABLE"),
+		Events:        os.Getenv("GQLAMBDA_EVENTS_TABLE"),
+	}
+	client := awsdynamodb.NewFromConfig(cfg)
+	messages := &DynamoMessages{Client: client, Table: os.Getenv("CHAT_MESSAGES_TABLE")}
+	if messages.Table == "" {
+		return errors.New("CHAT_MESSAGES_TABLE is not set")
+	}
+	engine, err := newEngine(messages)
+	if err != nil {
+		return err
+	}
+	srv, err := gqlambda.New(gqlambda.Config{
+		Engine: engine,
+		Hooks:  Hooks(),
+		Store:  dynamodb.New(client, &dynamodb.Options{Tables: tables}),
+		// Mutations write events to the events table; its stream delivers
+		// them (the stream handler below), so a mutation returns at once.
+		Events: dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: tables.Events}),
+		Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	switch h := os.Getenv("GQLAMBDA_HANDLER"); h {
+	case "websocket":
+		lambda.Start(srv.WebSocketHandler)
+	case "http":
+		lambda.Start(srv.HTTPAPIHandler(nil))
+	case "stream":
+		lambda.Start(srv.DynamoDBStreamHandler)
+	default:
+		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http or stream", h)
+	}
+	return nil
+}
+
+// runLocal serves the chat on a local gateway until ctx ends.
+func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine NewEngine) error {
+	flags := flag.NewFlagSet("chat", flag.ContinueOnError)
+	addr := flags.String("addr", "127.0.0.1:4000", "address to listen on")
+	opts := LocalOptions{NewEngine: newEngine}
+	flags.StringVar(&opts.DynamoDB, "dynamodb", "", "DynamoDB endpoint (such as DynamoDB Local's http://127.0.0.1:8000); default: the in-memory store")
+	flags.BoolVar(&opts.CodelessClose, "codeless-close", false, "close connections as API Gateway does, without close codes")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	opts.Logger = logger
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	app, err := StartLocal(ctx, ln, opts)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Printf("chat: open %s\n  WebSocket  %s\n  HTTP       %s\n", app.URL, app.WebSocketURL, app.HTTPURL)
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return app.Shutdown(shutdown)
+}
+
+// LocalOptions configure a local run.
+type LocalOptions struct {
+	// NewEngine builds the GraphQL engine. Required.
+	NewEngine NewEngine
+	// DynamoDB is the DynamoDB endpoint (DynamoDB Local); empty: the
+	// in-memory store. With DynamoDB, events go through the events table and
+	// its stream, as on AWS.
+	DynamoDB string
+	// TablePrefix starts the table names on DynamoDB; default
+	// DefaultTablePrefix. Runs that share one DynamoDB need prefixes of
+	// their own.
+	TablePrefix string
+	// CodelessClose closes connections as API Gateway does, without codes.
+	CodelessClose bool
+	// Logger receives the logs; default: discard.
+	Logger *slog.Logger
+}
+
+// LocalApp is the chat running on a local gateway.
+type LocalApp struct {
+	// URL is the chat page, WebSocketURL and HTTPURL the GraphQL endpoints.
+	URL, WebSocketURL, HTTPURL string
+
+	// Server, Store and Gateway are the parts, for tests.
+	Server  *gqlambda.Server
+	Store   store.Store
+	Gateway *localgateway.Gateway
+
+	serving *localgateway.Server
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// StartLocal serves the chat on ln until Shutdown: the local gateway
+// emulates API Gateway, the server runs in process.
+func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*LocalApp, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	// The gateway calls the server and the server posts through the
+	// gateway: the server is set once both exist.
+	var srv *gqlambda.Server
+	var graphQLOverHTTP http.Handler
+	files, err := fs.Sub(web, "web")
+	if err != nil {
+		return nil, err
+	}
+	gw, err := localgateway.New(localgateway.Options{
+		Handler: func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+			return srv.WebSocketHandler(ctx, ev)
+		},
+		HTTP:          http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { graphQLOverHTTP.ServeHTTP(w, r) }),
+		Files:         files,
+		CodelessClose: opts.CodelessClose,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg := gqlambda.Config{Sender: gw, Logger: logger, Hooks: Hooks()}
+	var messages Messages = NewMemoryMessages()
+	var poller *streams.Poller
+	if opts.DynamoDB != "" {
+		awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
+		client := awsdynamodb.NewFromConfig(awsCfg, func(o *awsdynamodb.Options) { o.BaseEndpoint = aws.String(opts.DynamoDB) })
+		prefix := opts.TablePrefix
+		if prefix == "" {
+			prefix = DefaultTablePrefix
+		}
+		tables := dynamodb.Tables{Connections: prefix + "connections", Subscriptions: prefix + "subscriptions", Events: prefix + "events"}
+		if err := dynamodb.CreateTables(ctx, client, tables); err != nil {
+			return nil, err
+		}
+		if err := CreateMessagesTable(ctx, client, prefix+"chat-messages"); err != nil {
+			return nil, err
+		}
+		messages = &DynamoMessages{Client: client, Table: prefix + "chat-messages"}
+		cfg.Store = dynamodb.New(client, &dynamodb.Options{Tables: tables})
+		// As on AWS: mutations write events to the events table, and a
+		// poller reads its stream as Lambda's event source mapping would.
+		cfg.Events = dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: tables.Events})
+		streamsClient := dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(opts.DynamoDB) })
+		poller, err = streams.NewPoller(streamsClient, streams.PollerOptions{
+			Table:       tables.Events,
+			TableClient: client,
+			// Events written before this run are not delivered again.
+			StartingPosition: streamtypes.ShardIteratorTypeLatest,
+			Handler: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+				return srv.DynamoDBStreamHandler(ctx, ev)
+			},
+			Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		cfg.Store = memory.New(nil)
+	}
+	if cfg.Engine, err = opts.NewEngine(messages); err != nil {
+		return nil, err
+	}
+	if srv, err = gqlambda.New(cfg); err != nil {
+		return nil, err
+	}
+	graphQLOverHTTP = srv.HTTPHandler(nil)
+
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	app := &LocalApp{Server: srv, Store: cfg.Store, Gateway: gw, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(app.done)
+		if poller != nil {
+			if err := poller.Run(runCtx); err != nil {
+				logger.Error("stream poller stopped", slog.String("error", err.Error()))
+			}
+		}
+	}()
+	app.serving = gw.Serve(ln)
+	app.URL = app.serving.URL + "/"
+	app.WebSocketURL = app.serving.WebSocketURL
+	app.HTTPURL = app.serving.HTTPURL
+	return app, nil
+}
+
+// DefaultTablePrefix starts the names of the tables of a local run on
+// DynamoDB: gqlambda-connections, gqlambda-subscriptions, gqlambda-events
+// (dynamodb's defaults) and gqlambda-chat-messages.
+const DefaultTablePrefix = "gqlambda-"
+
+// Shutdown closes every connection (each gets its $disconnect) and stops.
+func (a *LocalApp) Shutdown(ctx context.Context) error {
+	err := a.serving.Shutdown(ctx)
+	a.stop()
+	<-a.done
+	return err
+}
