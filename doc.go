@@ -1,16 +1,18 @@
 // Package gqlambda serves GraphQL subscriptions, queries and mutations over
 // API Gateway WebSocket APIs with AWS Lambda, speaking the
 // graphql-transport-ws protocol of the graphql-ws client (and of Apollo
-// Client, urql and Relay on top of it).
+// Client, urql and Relay on top of it) and the legacy subscriptions-transport-ws
+// protocol, and GraphQL over HTTP. Schemas come from graphql-go
+// (engine/graphqlgo) or gqlgen (engine/gqlgen).
 //
 // There is no long-lived server: every WebSocket frame is one Lambda
 // invocation of [Server.WebSocketHandler], and every message to a client is
 // one call to API Gateway's @connections API (a [Sender]). Connections and
 // subscriptions live in a store (package store: in memory for tests and local
-// development, DynamoDB or Redis in production), so any number of Lambda
+// development, DynamoDB in production), so any number of Lambda
 // instances serve one API.
 //
-// # The four flows
+// # The flows
 //
 //   - $connect negotiates the subprotocol, runs [Hooks.OnConnect] and stores
 //     the connection; $disconnect deletes it with its subscriptions.
@@ -25,7 +27,12 @@
 //     executes each subscription's document with the payload as root value
 //     (once per distinct document, variables and context), and posts next
 //     frames with bounded concurrency. A client that is gone (410) is deleted
-//     with its subscriptions; [Server.Complete] ends subscriptions.
+//     with its subscriptions; [Server.Complete] ends subscriptions. With
+//     [Config.Events] set, Publish and Complete write the event to an event
+//     store instead (store/dynamodb's events table), and
+//     [Server.DynamoDBStreamHandler] fans it out from the table's stream.
+//   - [Server.HTTPHandler], [Server.APIGatewayHandler] and
+//     [Server.HTTPAPIHandler] serve queries and mutations over HTTP.
 //
 // # Protocol errors on API Gateway
 //

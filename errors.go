@@ -102,7 +102,7 @@ var (
 	// ErrMemoryStoreOnLambda: the process runs on AWS Lambda without a
 	// Config.Store. The in-memory default would lose subscriptions between
 	// invocations handled by different Lambda instances.
-	ErrMemoryStoreOnLambda = errors.New("gqlambda: Config.Store is required on AWS Lambda (the in-memory default is not shared between Lambda instances); pass a DynamoDB or Redis store, or memory.New(nil) explicitly")
+	ErrMemoryStoreOnLambda = errors.New("gqlambda: Config.Store is required on AWS Lambda (the in-memory default is not shared between Lambda instances); pass a shared store such as store/dynamodb, or memory.New(nil) explicitly")
 	// ErrEmptyTopic: Publish or Complete was called with an empty topic.
 	ErrEmptyTopic = errors.New("gqlambda: empty topic")
 )

@@ -9,7 +9,7 @@
 // reported to exactly one caller.
 //
 // Implementations: store/memory (one process; tests and local development),
-// and the DynamoDB and Redis stores. Every implementation must pass
+// and store/dynamodb. Every implementation must pass
 // store/storetest.
 package store
 

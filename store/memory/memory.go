@@ -4,7 +4,7 @@
 // It is the store of tests, examples and local development (the local
 // gateway runs every handler in one process). It is not shared between
 // processes, so on AWS Lambda, where every invocation may run in a different
-// instance, use the DynamoDB or Redis store instead.
+// instance, use store/dynamodb instead.
 //
 // The store passes store/storetest. Expired records (those whose ExpiresAt is
 // set and not after the store's clock) are treated as absent by every method
