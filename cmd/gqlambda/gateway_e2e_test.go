@@ -25,6 +25,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/examples/chat/app"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
 	"github.com/gqlambda/gqlambda/store/dynamodb/streams"
 )
@@ -75,7 +76,7 @@ func TestGatewayWithRuntimeInterfaceEmulator(t *testing.T) {
 	}
 	tables := tableNames(prefix)
 	messagesTable := prefix + "messages"
-	createMessagesTable(t, client, messagesTable)
+	createMessagesTableT(t, client, messagesTable)
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
@@ -327,26 +328,6 @@ func gatewayURLs(t *testing.T, out *syncBuffer, exited <-chan int) (ws, httpURL 
 	}
 }
 
-// createMessagesTable creates the chat example's messages table: key chatId
-// (hash) and sk (range).
-func createMessagesTable(t *testing.T, client *awsdynamodb.Client, name string) {
-	t.Helper()
-	_, err := client.CreateTable(t.Context(), &awsdynamodb.CreateTableInput{
-		TableName: aws.String(name),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("chatId"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("chatId"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	})
-	if err != nil {
-		t.Fatalf("create table %s: %v", name, err)
-	}
-}
 
 // scan returns the items of table.
 func scan(t *testing.T, client *awsdynamodb.Client, table string) []map[string]types.AttributeValue {
@@ -502,4 +483,12 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// createMessagesTableT creates the chat example's messages table.
+func createMessagesTableT(t *testing.T, client *awsdynamodb.Client, name string) {
+	t.Helper()
+	if err := app.CreateMessagesTable(t.Context(), client, name); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"time"
 
-	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/examples/chat/app"
 )
 
@@ -19,22 +16,6 @@ type Resolver struct {
 // broadcast is the payload broadcastMessage publishes to app.TopicBroadcast.
 type broadcast struct {
 	Message string `json:"message"`
-}
-
-// publish publishes through the server that runs the resolver.
-func publish(ctx context.Context, topic string, payload any) error {
-	srv, ok := gqlambda.ServerFromContext(ctx)
-	if !ok {
-		return fmt.Errorf("publish to %s: no server in the resolver's context", topic)
-	}
-	res, err := srv.Publish(ctx, topic, payload)
-	if err != nil {
-		return fmt.Errorf("publish to %s: %w", topic, err)
-	}
-	if res.Failed > 0 {
-		return fmt.Errorf("publish to %s: %d deliveries failed", topic, res.Failed)
-	}
-	return nil
 }
 
 // convert returns the values of events, a channel of gqlgen.Subscribe, passed

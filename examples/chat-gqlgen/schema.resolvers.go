@@ -18,7 +18,7 @@ import (
 )
 
 func (r *mutationResolver) BroadcastMessage(ctx context.Context, message string) (string, error) {
-	if err := publish(ctx, app.TopicBroadcast, broadcast{Message: message}); err != nil {
+	if err := app.Publish(ctx, app.TopicBroadcast, broadcast{Message: message}); err != nil {
 		return "", err
 	}
 	return message, nil
@@ -39,7 +39,7 @@ func (r *mutationResolver) SendMessage(ctx context.Context, chatID string, text 
 	if err := r.messages.Add(ctx, m); err != nil {
 		return nil, fmt.Errorf("store the message: %w", err)
 	}
-	if err := publish(ctx, app.TopicChat, m); err != nil {
+	if err := app.Publish(ctx, app.TopicChat, m); err != nil {
 		return nil, err
 	}
 	return &m, nil

@@ -53,7 +53,7 @@ func newSchema(messages app.Messages, now func() time.Time) (graphql.Schema, err
 			Args: graphql.FieldConfigArgument{"message": {Type: nonNull(graphql.String)}},
 			Resolve: func(p graphql.ResolveParams) (any, error) {
 				text := p.Args["message"].(string)
-				if err := publish(p.Context, app.TopicBroadcast, map[string]any{"message": text}); err != nil {
+				if err := app.Publish(p.Context, app.TopicBroadcast, map[string]any{"message": text}); err != nil {
 					return nil, err
 				}
 				return text, nil
@@ -81,7 +81,7 @@ func newSchema(messages app.Messages, now func() time.Time) (graphql.Schema, err
 				if err := messages.Add(p.Context, m); err != nil {
 					return nil, fmt.Errorf("store the message: %w", err)
 				}
-				if err := publish(p.Context, app.TopicChat, m); err != nil {
+				if err := app.Publish(p.Context, app.TopicChat, m); err != nil {
 					return nil, err
 				}
 				return m, nil
@@ -114,20 +114,4 @@ func newSchema(messages app.Messages, now func() time.Time) (graphql.Schema, err
 	}})
 
 	return graphql.NewSchema(graphql.SchemaConfig{Query: query, Mutation: mutation, Subscription: subscription})
-}
-
-// publish publishes through the server that runs the resolver.
-func publish(ctx context.Context, topic string, payload any) error {
-	srv, ok := gqlambda.ServerFromContext(ctx)
-	if !ok {
-		return fmt.Errorf("publish to %s: no server in the resolver's context", topic)
-	}
-	res, err := srv.Publish(ctx, topic, payload)
-	if err != nil {
-		return fmt.Errorf("publish to %s: %w", topic, err)
-	}
-	if res.Failed > 0 {
-		return fmt.Errorf("publish to %s: %d deliveries failed", topic, res.Failed)
-	}
-	return nil
 }

@@ -57,3 +57,21 @@ func SessionOf(ctx context.Context) Session {
 	}
 	return s
 }
+
+// Publish publishes payload to topic through the server that runs the
+// resolver, and fails if the server cannot be found, the publish fails, or
+// a delivery failed for good.
+func Publish(ctx context.Context, topic string, payload any) error {
+	srv, ok := gqlambda.ServerFromContext(ctx)
+	if !ok {
+		return fmt.Errorf("publish to %s: no server in the resolver's context", topic)
+	}
+	res, err := srv.Publish(ctx, topic, payload)
+	if err != nil {
+		return fmt.Errorf("publish to %s: %w", topic, err)
+	}
+	if res.Failed > 0 {
+		return fmt.Errorf("publish to %s: %d deliveries failed", topic, res.Failed)
+	}
+	return nil
+}
