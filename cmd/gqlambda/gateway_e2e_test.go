@@ -328,7 +328,6 @@ func gatewayURLs(t *testing.T, out *syncBuffer, exited <-chan int) (ws, httpURL 
 	}
 }
 
-
 // scan returns the items of table.
 func scan(t *testing.T, client *awsdynamodb.Client, table string) []map[string]types.AttributeValue {
 	t.Helper()
