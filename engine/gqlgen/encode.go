@@ -1,7 +1,6 @@
 package gqlgen
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/core"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/engine/internal/response"
 )
 
 // encodeResponse encodes one of the executor's responses as a GraphQL
@@ -23,43 +23,11 @@ import (
 // first case, which GraphQL over HTTP answers with 400, and "data": null in
 // the second.
 func encodeResponse(resp *graphql.Response, executed bool) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, 64+len(resp.Data)))
-	buf.WriteByte('{')
-	sep := false
-	if len(resp.Errors) > 0 {
-		b, err := json.Marshal(convertErrors(resp.Errors))
-		if err != nil {
-			return nil, err
-		}
-		buf.WriteString(`"errors":`)
-		buf.Write(b)
-		sep = true
-	}
+	var data func([]byte) ([]byte, error)
 	if resp.Data != nil || executed || len(resp.Errors) == 0 {
-		if sep {
-			buf.WriteByte(',')
-		}
-		buf.WriteString(`"data":`)
-		if resp.Data != nil {
-			buf.Write(resp.Data)
-		} else {
-			buf.WriteString("null")
-		}
-		sep = true
+		data = response.Raw(resp.Data)
 	}
-	if len(resp.Extensions) > 0 {
-		b, err := json.Marshal(resp.Extensions)
-		if err != nil {
-			return nil, err
-		}
-		if sep {
-			buf.WriteByte(',')
-		}
-		buf.WriteString(`"extensions":`)
-		buf.Write(b)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return response.Encode(64+len(resp.Data), convertErrors(resp.Errors), data, resp.Extensions)
 }
 
 // convertErrors converts gqlparser's errors.

@@ -50,7 +50,7 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/gqlambda/gqlambda"
-	"github.com/gqlambda/gqlambda/internal/lru"
+	"github.com/gqlambda/gqlambda/engine/internal/prepare"
 )
 
 // Options configure an [Engine]. The zero value is ready to use.
@@ -66,7 +66,7 @@ type Engine struct {
 	schema *ast.Schema
 	exec   *executor.Executor
 	rules  *rules.Rules
-	docs   *lru.Cache[string, *document]
+	docs   *prepare.Cache[*operation]
 }
 
 var _ gqlambda.Engine = (*Engine)(nil)
@@ -74,10 +74,6 @@ var _ gqlambda.Engine = (*Engine)(nil)
 // New returns an Engine for es, the schema gqlgen generated
 // (NewExecutableSchema). opts may be nil.
 func New(es graphql.ExecutableSchema, opts *Options) *Engine {
-	size := 1000
-	if opts != nil && opts.CacheSize > 0 {
-		size = opts.CacheSize
-	}
 	exec := executor.New(es)
 	exec.Use(extension.Introspection{})
 	// The executor looks documents up in its query cache before parsing
@@ -88,39 +84,31 @@ func New(es graphql.ExecutableSchema, opts *Options) *Engine {
 	for _, rule := range []core.Rule{noDeferRule, singleRootKeyRule} {
 		r.AddRule(rule.Name, rule.RuleFunc)
 	}
-	return &Engine{schema: es.Schema(), exec: exec, rules: r, docs: lru.New[string, *document](size)}
+	e := &Engine{schema: es.Schema(), exec: exec, rules: r}
+	var size int
+	if opts != nil {
+		size = opts.CacheSize
+	}
+	e.docs = prepare.NewCache(size, e.parse)
+	return e
 }
 
 // document is a parsed and validated GraphQL document.
-type document struct {
-	errs gqlambda.Errors // parse or validation errors; nil when valid
-	ops  []*operation
-}
+type document = prepare.Document[*operation]
 
 // Prepare parses and validates query against the schema (or takes it from
 // the cache) and selects the operation named operationName. Invalid
 // documents and unknown operation names yield a gqlambda.Errors.
 func (e *Engine) Prepare(ctx context.Context, query, operationName string) (gqlambda.Operation, error) {
-	doc, ok := e.docs.Get(query)
-	if !ok {
-		doc = e.parse(query)
-		e.docs.Add(query, doc)
+	doc := e.docs.Get(query)
+	if doc.Errs != nil {
+		return nil, doc.Errs
 	}
-	if doc.errs != nil {
-		return nil, doc.errs
+	op, unselected := prepare.Select(doc.Ops, operationName, (*operation).operationName)
+	if unselected != nil {
+		return nil, validationErrors(&gqlerror.Error{Message: unselected.Message})
 	}
-	if operationName == "" {
-		if len(doc.ops) != 1 {
-			return nil, validationErrors(gqlerror.Errorf("Must provide operation name if query contains multiple operations."))
-		}
-		return doc.ops[0], nil
-	}
-	for _, op := range doc.ops {
-		if op.name == operationName {
-			return op, nil
-		}
-	}
-	return nil, validationErrors(gqlerror.Errorf("Unknown operation named %q.", operationName))
+	return op, nil
 }
 
 // parse parses and validates query.
@@ -132,15 +120,15 @@ func (e *Engine) parse(query string) *document {
 			gqlErr = gqlerror.Wrap(err)
 		}
 		errcode.Set(gqlErr, errcode.ParseFailed)
-		return &document{errs: convertErrors(gqlerror.List{gqlErr})}
+		return &document{Errs: convertErrors(gqlerror.List{gqlErr})}
 	}
 	if len(tree.Operations) == 0 {
-		return &document{errs: validationErrors(gqlerror.Errorf("The document contains no operation."))}
+		return &document{Errs: validationErrors(gqlerror.Errorf("The document contains no operation."))}
 	}
 	if errs := validator.ValidateWithRules(e.schema, tree, e.rules); len(errs) > 0 {
-		return &document{errs: validationErrors(errs...)}
+		return &document{Errs: validationErrors(errs...)}
 	}
-	doc := &document{ops: make([]*operation, 0, len(tree.Operations))}
+	doc := &document{Ops: make([]*operation, 0, len(tree.Operations))}
 	for _, od := range tree.Operations {
 		op := &operation{
 			engine: e,
@@ -161,7 +149,7 @@ func (e *Engine) parse(query string) *document {
 				op.nullRoot = b.Bytes()
 			}
 		}
-		doc.ops = append(doc.ops, op)
+		doc.Ops = append(doc.Ops, op)
 	}
 	return doc
 }
@@ -213,6 +201,9 @@ var _ gqlambda.Operation = (*operation)(nil)
 
 // Type implements gqlambda.Operation.
 func (o *operation) Type() gqlambda.OperationType { return o.typ }
+
+// operationName returns the operation's name, "" when it has none.
+func (o *operation) operationName() string { return o.name }
 
 // Execute implements gqlambda.Operation. A query or mutation runs once (root
 // is not used: gqlgen's root resolvers have no parent). A subscription runs

@@ -11,6 +11,8 @@ import (
 	"github.com/graphql-go/graphql"
 	"github.com/graphql-go/graphql/gqlerrors"
 	"github.com/graphql-go/graphql/language/ast"
+
+	"github.com/gqlambda/gqlambda/engine/internal/response"
 )
 
 // shape is the order of response keys in a selection set, and the shape of
@@ -69,41 +71,15 @@ func buildShape(sets []*ast.SelectionSet, frags map[string]*ast.FragmentDefiniti
 // first (as graphql-js does), then data with its fields in query order, then
 // extensions.
 func encodeResult(res *graphql.Result, sh *shape) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, 256))
-	buf.WriteByte('{')
-	sep := false
-	if len(res.Errors) > 0 {
-		b, err := json.Marshal(convertErrors(res.Errors))
-		if err != nil {
-			return nil, err
-		}
-		buf.WriteString(`"errors":`)
-		buf.Write(b)
-		sep = true
-	}
+	var data func([]byte) ([]byte, error)
 	if res.Data != nil || len(res.Errors) == 0 || executionStarted(res.Errors) {
-		if sep {
-			buf.WriteByte(',')
+		data = func(dst []byte) ([]byte, error) {
+			buf := bytes.NewBuffer(dst)
+			err := encodeValue(buf, res.Data, sh)
+			return buf.Bytes(), err
 		}
-		buf.WriteString(`"data":`)
-		if err := encodeValue(buf, res.Data, sh); err != nil {
-			return nil, err
-		}
-		sep = true
 	}
-	if len(res.Extensions) > 0 {
-		b, err := json.Marshal(res.Extensions)
-		if err != nil {
-			return nil, err
-		}
-		if sep {
-			buf.WriteByte(',')
-		}
-		buf.WriteString(`"extensions":`)
-		buf.Write(b)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return response.Encode(256, convertErrors(res.Errors), data, res.Extensions)
 }
 
 // executionStarted reports whether errs come from executing fields (they

@@ -41,7 +41,7 @@ import (
 	"github.com/graphql-go/graphql/language/source"
 
 	"github.com/gqlambda/gqlambda"
-	"github.com/gqlambda/gqlambda/internal/lru"
+	"github.com/gqlambda/gqlambda/engine/internal/prepare"
 )
 
 // Options configure an [Engine]. The zero value is ready to use.
@@ -55,50 +55,38 @@ type Options struct {
 // concurrent use.
 type Engine struct {
 	schema graphql.Schema
-	docs   *lru.Cache[string, *document]
+	docs   *prepare.Cache[*operation]
 }
 
 var _ gqlambda.Engine = (*Engine)(nil)
 
 // New returns an Engine for schema. opts may be nil.
 func New(schema graphql.Schema, opts *Options) *Engine {
-	size := 1000
-	if opts != nil && opts.CacheSize > 0 {
+	e := &Engine{schema: schema}
+	var size int
+	if opts != nil {
 		size = opts.CacheSize
 	}
-	return &Engine{schema: schema, docs: lru.New[string, *document](size)}
+	e.docs = prepare.NewCache(size, e.parse)
+	return e
 }
 
 // document is a parsed and validated GraphQL document.
-type document struct {
-	errs gqlambda.Errors // parse or validation errors; nil when valid
-	ops  []*operation
-}
+type document = prepare.Document[*operation]
 
 // Prepare parses and validates query (or takes it from the cache) and selects
 // the operation named operationName. Invalid documents and unknown operation
 // names yield a gqlambda.Errors.
 func (e *Engine) Prepare(ctx context.Context, query, operationName string) (gqlambda.Operation, error) {
-	doc, ok := e.docs.Get(query)
-	if !ok {
-		doc = e.parse(query)
-		e.docs.Add(query, doc)
+	doc := e.docs.Get(query)
+	if doc.Errs != nil {
+		return nil, doc.Errs
 	}
-	if doc.errs != nil {
-		return nil, doc.errs
+	op, unselected := prepare.Select(doc.Ops, operationName, (*operation).operationName)
+	if unselected != nil {
+		return nil, gqlambda.Errors{unselected}
 	}
-	if operationName == "" {
-		if len(doc.ops) != 1 {
-			return nil, gqlambda.Errors{{Message: "Must provide operation name if query contains multiple operations."}}
-		}
-		return doc.ops[0].check()
-	}
-	for _, op := range doc.ops {
-		if op.name == operationName {
-			return op.check()
-		}
-	}
-	return nil, gqlambda.Errors{{Message: fmt.Sprintf("Unknown operation named %q.", operationName)}}
+	return op.check()
 }
 
 // parse parses and validates query.
@@ -106,13 +94,13 @@ func (e *Engine) parse(query string) *document {
 	src := source.NewSource(&source.Source{Body: []byte(query), Name: "GraphQL request"})
 	tree, err := parser.Parse(parser.ParseParams{Source: src})
 	if err != nil {
-		return &document{errs: convertErrors(gqlerrors.FormatErrors(err))}
+		return &document{Errs: convertErrors(gqlerrors.FormatErrors(err))}
 	}
 	if errs := executableDefinitions(tree); errs != nil {
-		return &document{errs: errs}
+		return &document{Errs: errs}
 	}
 	if res := graphql.ValidateDocument(&e.schema, tree, nil); !res.IsValid {
-		return &document{errs: convertErrors(res.Errors)}
+		return &document{Errs: convertErrors(res.Errors)}
 	}
 	doc := &document{}
 	fragments := fragmentsOf(tree)
@@ -129,10 +117,10 @@ func (e *Engine) parse(query string) *document {
 		if op.typ == gqlambda.Subscription {
 			op.rootField, op.errs = singleRootField(op, fragments)
 		}
-		doc.ops = append(doc.ops, op)
+		doc.Ops = append(doc.Ops, op)
 	}
-	if len(doc.ops) == 0 {
-		doc.errs = gqlambda.Errors{{Message: "The document contains no operation."}}
+	if len(doc.Ops) == 0 {
+		doc.Errs = gqlambda.Errors{{Message: "The document contains no operation."}}
 	}
 	return doc
 }
@@ -160,6 +148,9 @@ func (o *operation) check() (gqlambda.Operation, error) {
 
 // Type implements gqlambda.Operation.
 func (o *operation) Type() gqlambda.OperationType { return o.typ }
+
+// operationName returns the operation's name, "" when it has none.
+func (o *operation) operationName() string { return o.name }
 
 // Execute implements gqlambda.Operation: it runs the operation with root as
 // root value and encodes the response with fields in query order.

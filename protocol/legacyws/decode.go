@@ -1,13 +1,9 @@
 package legacyws
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"strconv"
-	"unicode/utf8"
 
-	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/internal/wire"
 )
 
 // DecodeError reports a frame that is not a valid message of the direction
@@ -62,13 +58,13 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // [*DecodeError]; no input makes DecodeClient panic (encoding/json bounds the
 // nesting depth). DecodeClient is safe for concurrent use.
 func DecodeClient(data []byte) (ClientMessage, error) {
-	m, err := decode(data, fromClient)
+	m, err := decode(data, wire.FromClient)
 	if err != nil {
 		return nil, err
 	}
 	cm, ok := m.(ClientMessage)
 	if !ok { // decode checked the direction
-		return nil, &DecodeError{Type: m.Type(), Reason: quoteType(m.Type()) + " is a server message"}
+		return nil, newDecodeError(wire.WrongSender(m.Type(), wire.FromClient), "")
 	}
 	return cm, nil
 }
@@ -90,411 +86,155 @@ func DecodeClient(data []byte) (ClientMessage, error) {
 // [*DecodeError]; no input makes DecodeServer panic. DecodeServer is safe for
 // concurrent use.
 func DecodeServer(data []byte) (ServerMessage, error) {
-	m, err := decode(data, fromServer)
+	m, err := decode(data, wire.FromServer)
 	if err != nil {
 		return nil, err
 	}
 	sm, ok := m.(ServerMessage)
 	if !ok { // decode checked the direction
-		return nil, &DecodeError{Type: m.Type(), Reason: quoteType(m.Type()) + " is a client message"}
+		return nil, newDecodeError(wire.WrongSender(m.Type(), wire.FromServer), "")
 	}
 	return sm, nil
 }
 
-// direction is who sent the frame being decoded.
-type direction bool
+// newDecodeError reports bad, the problem of a frame whose "id" is id (""
+// when it has no string id), as a DecodeError.
+func newDecodeError(bad *wire.Invalid, id string) *DecodeError {
+	return &DecodeError{Type: bad.Type, ID: id, Reason: bad.Reason, Err: bad.Err, unparsable: bad.Unparsable}
+}
 
-const (
-	fromClient direction = false
-	fromServer direction = true
-)
-
-func decode(data []byte, dir direction) (Message, error) {
-	if len(data) == 0 {
-		return nil, &DecodeError{Reason: "message is empty", unparsable: true}
+// decode decodes data, a frame sent by from (a client or a server).
+func decode(data []byte, from wire.Sender) (Message, *DecodeError) {
+	f, bad := wire.ParseFrame(data)
+	if bad != nil {
+		return nil, newDecodeError(bad, "")
 	}
-	if !utf8.Valid(data) {
-		return nil, &DecodeError{Reason: "message is not valid UTF-8", unparsable: true}
-	}
-	if !json.Valid(data) {
-		err := json.Unmarshal(data, new(json.RawMessage)) // explains why
-		if err == nil {
-			err = errors.New("rejected by json.Valid")
-		}
-		return nil, &DecodeError{Reason: "message is not valid JSON: " + err.Error(), Err: err, unparsable: true}
-	}
-	switch k := kindOf(data); k {
-	case kindObject:
-	case kindNull:
-		return nil, &DecodeError{Reason: "message must be a JSON object, got null", unparsable: true}
-	default:
-		return nil, &DecodeError{Reason: "message must be a JSON object, got " + k.String()}
-	}
-	// From here on data is valid JSON: the scanning helpers rely on it.
-	var f [3][]byte
-	scanObject(data, []string{"type", "id", "payload"}, f[:])
-	typeRaw, idRaw, payload := f[0], f[1], f[2]
-	frameID := ""
-	if kindOf(idRaw) == kindString {
-		frameID, _ = unquote(idRaw) // cannot fail on valid JSON
-	}
-	m, derr := decodeMessage(dir, typeRaw, idRaw, payload)
-	if derr != nil {
-		derr.ID = frameID
-		return nil, derr
+	m, bad := decodeMessage(f, from)
+	if bad != nil {
+		return nil, newDecodeError(bad, stringValue(f.ID))
 	}
 	return m, nil
 }
 
-// decodeMessage decodes a message from the raw "type", "id" and "payload"
-// members of a frame (each nil when absent).
-func decodeMessage(dir direction, typeRaw, idRaw, payload []byte) (Message, *DecodeError) {
-	typ, derr := decodeType(typeRaw)
-	if derr != nil {
-		return nil, derr
+// decodeMessage decodes a message from the members of frame f.
+func decodeMessage(f wire.Frame, from wire.Sender) (Message, *wire.Invalid) {
+	typ, bad := wire.DecodeType(f.Type, []string{
+		TypeConnectionInit, TypeStart, TypeStop, TypeConnectionTerminate,
+		TypeConnectionAck, TypeConnectionError, TypeKeepAlive, TypeData, TypeError, TypeComplete,
+	})
+	if bad != nil {
+		return nil, bad
 	}
 	switch typ {
 	case TypeConnectionInit, TypeStart, TypeStop, TypeConnectionTerminate:
-		if dir == fromServer {
-			return nil, &DecodeError{Type: typ, Reason: quoteType(typ) + " is a client message, a server may not send it"}
+		if from == wire.FromServer {
+			return nil, wire.WrongSender(typ, from)
 		}
 	default:
-		if dir == fromClient {
-			return nil, &DecodeError{Type: typ, Reason: quoteType(typ) + " is a server message, a client may not send it"}
+		if from == wire.FromClient {
+			return nil, wire.WrongSender(typ, from)
 		}
 	}
 
 	switch typ {
 	case TypeConnectionInit:
-		p, err := decodeOptionalPayload(typ, payload)
-		if err != nil {
-			return nil, err
+		payload, bad := wire.OptionalPayload(typ, f.Payload)
+		if bad != nil {
+			return nil, bad
 		}
-		return ConnectionInit{Payload: p}, nil
+		return ConnectionInit{Payload: payload}, nil
 	case TypeStart:
-		id, err := decodeID(typ, idRaw)
-		if err != nil {
-			return nil, err
+		id, bad := wire.DecodeID(typ, f.ID)
+		if bad != nil {
+			return nil, bad
 		}
-		return decodeStart(id, payload)
+		req, bad := wire.DecodeRequest(typ, f.Payload)
+		if bad != nil {
+			return nil, bad
+		}
+		return Start{ID: id, Payload: req}, nil
 	case TypeStop:
-		id, err := decodeID(typ, idRaw)
-		if err != nil {
-			return nil, err
+		id, bad := wire.DecodeID(typ, f.ID)
+		if bad != nil {
+			return nil, bad
 		}
 		return Stop{ID: id}, nil
 	case TypeConnectionTerminate:
 		return ConnectionTerminate{}, nil
 	case TypeConnectionAck:
-		p, err := decodeOptionalPayload(typ, payload)
-		if err != nil {
-			return nil, err
+		payload, bad := wire.OptionalPayload(typ, f.Payload)
+		if bad != nil {
+			return nil, bad
 		}
-		return ConnectionAck{Payload: p}, nil
+		return ConnectionAck{Payload: payload}, nil
 	case TypeConnectionError:
-		if err := requireObject(typ, payload); err != nil {
-			return nil, err
+		if bad := wire.RequireObject(typ, f.Payload); bad != nil {
+			return nil, bad
 		}
-		return ConnectionError{Payload: compact(payload)}, nil
+		return ConnectionError{Payload: wire.Compact(f.Payload)}, nil
 	case TypeKeepAlive:
 		return KeepAlive{}, nil
 	case TypeData:
-		id, err := decodeID(typ, idRaw)
-		if err != nil {
-			return nil, err
+		id, bad := wire.DecodeID(typ, f.ID)
+		if bad != nil {
+			return nil, bad
 		}
-		if err := requireObject(typ, payload); err != nil {
-			return nil, err
+		if bad := wire.RequireObject(typ, f.Payload); bad != nil {
+			return nil, bad
 		}
-		return Data{ID: id, Payload: compact(payload)}, nil
+		return Data{ID: id, Payload: wire.Compact(f.Payload)}, nil
 	case TypeError:
-		return decodeError(idRaw, payload)
-	default: // TypeComplete; decodeType knows no other type
-		id, err := decodeID(typ, idRaw)
-		if err != nil {
-			return nil, err
+		return decodeError(f.ID, f.Payload)
+	default: // TypeComplete; DecodeType knows no other type
+		id, bad := wire.DecodeID(typ, f.ID)
+		if bad != nil {
+			return nil, bad
 		}
 		return Complete{ID: id}, nil
 	}
 }
 
-// decodeType returns the type named by raw, the "type" member (nil when
-// absent): one of the Type constants.
-func decodeType(raw []byte) (string, *DecodeError) {
-	if raw == nil {
-		return "", &DecodeError{Reason: `message has no "type"`}
-	}
-	// The usual spelling of every type, without escapes, needs no decoding.
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		if typ, ok := knownType(string(raw[1 : len(raw)-1])); ok {
-			return typ, nil
-		}
-	}
-	if k := kindOf(raw); k != kindString {
-		return "", &DecodeError{Reason: `message "type" must be a string, got ` + k.String()}
-	}
-	s, err := unquote(raw)
-	if err != nil {
-		return "", &DecodeError{Reason: `message "type" cannot be decoded: ` + err.Error(), Err: err}
-	}
-	if typ, ok := knownType(s); ok {
-		return typ, nil
-	}
-	if s == "" {
-		return "", &DecodeError{Reason: `message "type" is empty`}
-	}
-	return "", &DecodeError{Reason: "unknown message type " + quoteType(s)}
-}
-
-// knownType returns the Type constant spelled s, if there is one.
-func knownType(s string) (string, bool) {
-	switch s {
-	case TypeConnectionInit:
-		return TypeConnectionInit, true
-	case TypeStart:
-		return TypeStart, true
-	case TypeStop:
-		return TypeStop, true
-	case TypeConnectionTerminate:
-		return TypeConnectionTerminate, true
-	case TypeConnectionAck:
-		return TypeConnectionAck, true
-	case TypeConnectionError:
-		return TypeConnectionError, true
-	case TypeKeepAlive:
-		return TypeKeepAlive, true
-	case TypeData:
-		return TypeData, true
-	case TypeError:
-		return TypeError, true
-	case TypeComplete:
-		return TypeComplete, true
-	}
-	return "", false
-}
-
-// decodeID returns the id of a message of type typ from raw, its "id" member
-// (nil when absent), which must be a non-empty string.
-func decodeID(typ string, raw []byte) (string, *DecodeError) {
-	if raw == nil {
-		return "", &DecodeError{Type: typ, Reason: quoteType(typ) + ` message has no "id"`}
-	}
-	if k := kindOf(raw); k != kindString {
-		return "", &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "id" must be a string, got ` + k.String()}
-	}
-	id, err := unquote(raw)
-	if err != nil {
-		return "", &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "id" cannot be decoded: ` + err.Error(), Err: err}
-	}
-	if id == "" {
-		return "", &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "id" must not be empty`}
-	}
-	return id, nil
-}
-
-// decodeOptionalPayload returns the payload of a message of type typ whose
-// payload may be absent (raw is nil), null or an object.
-func decodeOptionalPayload(typ string, raw []byte) (json.RawMessage, *DecodeError) {
-	if raw == nil {
-		return nil, nil
-	}
-	switch k := kindOf(raw); k {
-	case kindNull:
-		return nil, nil
-	case kindObject:
-		return compact(raw), nil
-	default:
-		return nil, &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "payload" must be an object or null, got ` + k.String()}
-	}
-}
-
-// requireObject checks that raw, the payload of a message of type typ (nil
-// when absent), is an object.
-func requireObject(typ string, raw []byte) *DecodeError {
-	if raw == nil {
-		return &DecodeError{Type: typ, Reason: quoteType(typ) + ` message has no "payload"`}
-	}
-	if k := kindOf(raw); k != kindObject {
-		return &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "payload" must be an object, got ` + k.String()}
-	}
-	return nil
-}
-
-func decodeStart(id string, payload []byte) (Message, *DecodeError) {
-	const typ = TypeStart
-	if derr := requireObject(typ, payload); derr != nil {
-		return nil, derr
-	}
-	var f [4][]byte
-	scanObject(payload, []string{"query", "variables", "operationName", "extensions"}, f[:])
-	q, vars, name, ext := f[0], f[1], f[2], f[3]
-	bad := func(reason string, err error) (Message, *DecodeError) {
-		return nil, &DecodeError{Type: typ, Reason: `"start" payload ` + reason, Err: err}
-	}
-
-	var req protocol.Request
-	if q == nil {
-		return bad(`has no "query"`, nil)
-	}
-	if k := kindOf(q); k != kindString {
-		return bad(`"query" must be a string, got `+k.String(), nil)
-	}
-	var err error
-	if req.Query, err = unquote(q); err != nil {
-		return bad(`"query" cannot be decoded: `+err.Error(), err)
-	}
-
-	if vars != nil {
-		switch k := kindOf(vars); k {
-		case kindNull:
-		case kindObject:
-			if err := json.Unmarshal(vars, &req.Variables); err != nil {
-				return bad(`"variables" cannot be decoded: `+err.Error(), err)
-			}
-		default:
-			return bad(`"variables" must be an object or null, got `+k.String(), nil)
-		}
-	}
-
-	if name != nil {
-		switch k := kindOf(name); k {
-		case kindNull:
-		case kindString:
-			if req.OperationName, err = unquote(name); err != nil {
-				return bad(`"operationName" cannot be decoded: `+err.Error(), err)
-			}
-		default:
-			return bad(`"operationName" must be a string or null, got `+k.String(), nil)
-		}
-	}
-
-	if ext != nil {
-		switch k := kindOf(ext); k {
-		case kindNull:
-		case kindObject:
-			if err := json.Unmarshal(ext, &req.Extensions); err != nil {
-				return bad(`"extensions" cannot be decoded: `+err.Error(), err)
-			}
-		default:
-			return bad(`"extensions" must be an object or null, got `+k.String(), nil)
-		}
-	}
-	return Start{ID: id, Payload: req}, nil
-}
-
 // decodeError decodes an error message from its raw "id" and "payload".
-func decodeError(idRaw, payload []byte) (Message, *DecodeError) {
+func decodeError(idRaw, payload []byte) (Message, *wire.Invalid) {
 	const typ = TypeError
-	id := ""
-	if kindOf(idRaw) == kindString {
-		id, _ = unquote(idRaw) // cannot fail on valid JSON
-	}
 	if payload == nil {
-		return nil, &DecodeError{Type: typ, Reason: `"error" message has no "payload"`}
+		return nil, &wire.Invalid{Type: typ, Reason: `"error" message has no "payload"`}
 	}
-	switch k := kindOf(payload); k {
-	case kindObject:
-	case kindArray:
-		n := 0
-		problem := ""
-		scanArray(payload, func(i int, e []byte) bool {
-			n++
-			if k := kindOf(e); k != kindObject {
-				problem = `"error" message "payload" element ` + strconv.Itoa(i) + " must be an object, got " + k.String()
-				return false
-			}
-			return true
-		})
-		if problem != "" {
-			return nil, &DecodeError{Type: typ, Reason: problem}
-		}
-		if n == 0 {
-			return nil, &DecodeError{Type: typ, Reason: `"error" message "payload" must not be an empty array`}
+	switch k := wire.KindOf(payload); k {
+	case wire.KindObject:
+	case wire.KindArray:
+		if problem := objectsProblem(payload); problem != "" {
+			return nil, &wire.Invalid{Type: typ, Reason: `"error" message "payload" ` + problem}
 		}
 	default:
-		return nil, &DecodeError{Type: typ, Reason: `"error" message "payload" must be an object or an array of objects, got ` + k.String()}
+		return nil, &wire.Invalid{Type: typ, Reason: `"error" message "payload" must be an object or an array of objects, got ` + k.String()}
 	}
-	return Error{ID: id, Payload: compact(payload)}, nil
+	return Error{ID: stringValue(idRaw), Payload: wire.Compact(payload)}, nil
 }
 
-// compact returns a copy of raw, one valid JSON value, without insignificant
-// white space.
-func compact(raw []byte) json.RawMessage {
-	if bytes.IndexAny(raw, " \t\r\n") < 0 {
-		return bytes.Clone(raw)
-	}
-	var b bytes.Buffer
-	b.Grow(len(raw))
-	if err := json.Compact(&b, raw); err != nil {
-		return bytes.Clone(raw) // unreachable: raw is valid JSON
-	}
-	return b.Bytes()
-}
-
-// quoteType quotes a message type for an error message, shortening it to at
-// most 32 bytes of its text.
-func quoteType(typ string) string {
-	const max = 32
-	if len(typ) <= max {
-		return strconv.Quote(typ)
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(typ[cut]) {
-		cut--
-	}
-	return strconv.Quote(typ[:cut]) + "..."
-}
-
-// kind is the kind of a JSON value, as error messages name it.
-type kind uint8
-
-const (
-	kindNothing kind = iota
-	kindNull
-	kindBoolean
-	kindNumber
-	kindString
-	kindArray
-	kindObject
-)
-
-func (k kind) String() string {
-	switch k {
-	case kindNull:
-		return "null"
-	case kindBoolean:
-		return "boolean"
-	case kindNumber:
-		return "number"
-	case kindString:
-		return "string"
-	case kindArray:
-		return "array"
-	case kindObject:
-		return "object"
-	}
-	return "nothing"
-}
-
-// kindOf returns the kind of the JSON value raw starts with, after white
-// space.
-func kindOf(raw []byte) kind {
-	for _, c := range raw {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case 'n':
-			return kindNull
-		case 't', 'f':
-			return kindBoolean
-		case '"':
-			return kindString
-		case '[':
-			return kindArray
-		case '{':
-			return kindObject
+// objectsProblem says what makes arr, a valid JSON array, unfit as the
+// payload of an error message ("must not be an empty array", "element 1 must
+// be an object, got string"), or returns "" when it is fit.
+func objectsProblem(arr []byte) string {
+	n := 0
+	for i, e := range wire.Elements(arr) {
+		if k := wire.KindOf(e); k != wire.KindObject {
+			return "element " + strconv.Itoa(i) + " must be an object, got " + k.String()
 		}
-		return kindNumber
+		n++
 	}
-	return kindNothing
+	if n == 0 {
+		return "must not be an empty array"
+	}
+	return ""
+}
+
+// stringValue returns the string raw, a member of a valid JSON object (nil
+// when absent), holds, or "" when it holds no string.
+func stringValue(raw []byte) string {
+	if wire.KindOf(raw) != wire.KindString {
+		return ""
+	}
+	s, _ := wire.Unquote(raw) // cannot fail on valid JSON
+	return s
 }

@@ -1,8 +1,6 @@
 package legacyws_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"math"
 	"reflect"
 	"strings"
@@ -189,19 +187,8 @@ func TestDirection(t *testing.T) {
 	}
 }
 
-// jsonString encodes s as encoding/json does with HTML escaping off.
-func jsonString(t *testing.T, s string) string {
-	t.Helper()
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// escapeIDs are ids whose encoding needs care.
+// escapeIDs are ids whose encoding needs care (the escaping itself is tested
+// against encoding/json in protocol/internal/wire).
 var escapeIDs = []string{
 	"1",
 	`with "quotes"`,
@@ -213,15 +200,4 @@ var escapeIDs = []string{
 	"invalid \xff\xfe UTF-8 \xe2\x82",
 	"\xf0\x9f\x98", // a truncated 4-byte sequence
 	strings.Repeat("long-", 200),
-}
-
-func TestIDEscapingMatchesEncodingJSON(t *testing.T) {
-	t.Parallel()
-	var srv legacyws.Server
-	for _, id := range escapeIDs {
-		want := `{"type":"complete","id":` + jsonString(t, id) + `}`
-		if got := string(srv.AppendComplete(nil, id)); got != want {
-			t.Errorf("AppendComplete(%q)\n got %s\nwant %s", id, got, want)
-		}
-	}
 }

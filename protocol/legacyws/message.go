@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/internal/wire"
 )
 
 // Subprotocol is the Sec-WebSocket-Protocol value of the legacy protocol.
@@ -65,7 +66,8 @@ type Message interface {
 	Type() string
 
 	// appendTo appends the message's canonical encoding to dst, or fails
-	// when the message breaks the protocol's rules.
+	// when the message breaks the protocol's rules; [Encode] prefixes the
+	// error with the package and the message type.
 	appendTo(dst []byte) ([]byte, error)
 }
 
@@ -206,26 +208,25 @@ func (Complete) serverMessage()        {}
 func (m Error) Errors() []json.RawMessage {
 	raw := []byte(m.Payload)
 	for {
-		switch kindOf(raw) {
-		case kindArray:
+		switch wire.KindOf(raw) {
+		case wire.KindArray:
 			errs := []json.RawMessage{}
-			scanArray(raw, func(_ int, e []byte) bool {
-				errs = append(errs, compact(e))
-				return true
-			})
+			for _, e := range wire.Elements(raw) {
+				errs = append(errs, wire.Compact(e))
+			}
 			return errs
-		case kindObject:
+		case wire.KindObject:
 			var f [2][]byte
-			scanObject(raw, []string{"errors", "message"}, f[:])
+			wire.ScanObject(raw, []string{"errors", "message"}, f[:])
 			if truthy(f[0]) {
 				raw = f[0]
 				continue
 			}
 			if truthy(f[1]) {
-				return []json.RawMessage{compact(raw)}
+				return []json.RawMessage{wire.Compact(raw)}
 			}
 		}
-		return []json.RawMessage{json.RawMessage(`{"message":"` + messageUnknownError + `"}`)}
+		return []json.RawMessage{json.RawMessage(`{"message":"` + wire.MessageUnknownError + `"}`)}
 	}
 }
 
@@ -233,14 +234,14 @@ func (m Error) Errors() []json.RawMessage {
 // (absent), is truthy in JavaScript: anything but absent, null, false, 0 and
 // "".
 func truthy(raw []byte) bool {
-	switch kindOf(raw) {
-	case kindNothing, kindNull:
+	switch wire.KindOf(raw) {
+	case wire.KindNothing, wire.KindNull:
 		return false
-	case kindBoolean:
-		return raw[skipSpace(raw, 0)] == 't'
-	case kindString:
+	case wire.KindBoolean:
+		return raw[wire.SkipSpace(raw, 0)] == 't'
+	case wire.KindString:
 		return len(raw) > 2 && string(raw) != `""`
-	case kindNumber:
+	case wire.KindNumber:
 		f, err := strconv.ParseFloat(string(raw), 64)
 		return err != nil || f != 0 // an overflow (±Inf) is truthy
 	}

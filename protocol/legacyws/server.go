@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/internal/wire"
 )
 
 // MaxCloseReason is the longest close reason, in bytes, that fits a WebSocket
@@ -19,7 +20,6 @@ const (
 	reasonInternal      = "Internal server error"
 	messageUnauthorized = "Unauthorized"
 	messageInvalidType  = "Invalid message type!" // the reference server's words
-	messageUnknownError = "Unknown error"
 )
 
 // Server is the server side of the legacy protocol, a [protocol.Server]. Its
@@ -185,21 +185,14 @@ func (Server) Internal() []protocol.Action {
 // escaped as [Encode] escapes it. AppendNext does not allocate when dst has
 // room for the frame.
 func (Server) AppendNext(dst []byte, id string, result []byte) []byte {
-	dst = appendHead(dst, TypeData, id)
-	dst = append(dst, `,"payload":`...)
-	if len(result) == 0 {
-		dst = append(dst, "{}"...)
-	} else {
-		dst = append(dst, result...)
-	}
-	return append(dst, '}')
+	return wire.AppendResultMessage(dst, TypeData, id, result)
 }
 
 // AppendComplete appends to dst the complete message ending operation id:
 // the bytes [Encode] gives for Complete{ID: id}. It does not allocate when dst
 // has room for the frame.
 func (Server) AppendComplete(dst []byte, id string) []byte {
-	return append(appendHead(dst, TypeComplete, id), '}')
+	return wire.AppendIDMessage(dst, TypeComplete, id)
 }
 
 // AppendError appends to dst the error message ending operation id with errs:
@@ -224,35 +217,23 @@ func (Server) AppendError(dst []byte, id string, errs []json.RawMessage) []byte 
 	dst = appendErrorHead(dst, id)
 	dst = append(dst, `{"message":`...)
 	dst = appendFirstMessage(dst, errs)
-	dst = append(dst, `,"errors":[`...)
-	if len(errs) == 0 {
-		dst = appendGraphQLError(dst, messageUnknownError)
-	}
-	for i, e := range errs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		if len(e) == 0 {
-			dst = appendGraphQLError(dst, messageUnknownError)
-			continue
-		}
-		dst = append(dst, e...)
-	}
-	return append(dst, "]}}"...)
+	dst = append(dst, `,"errors":`...)
+	dst = wire.AppendErrorList(dst, errs)
+	return append(dst, "}}"...)
 }
 
 // appendFirstMessage appends the "message" of errs[0] when it is a JSON
 // string, otherwise "Unknown error" as a JSON string.
 func appendFirstMessage(dst []byte, errs []json.RawMessage) []byte {
-	if len(errs) > 0 && kindOf(errs[0]) == kindObject {
+	if len(errs) > 0 && wire.KindOf(errs[0]) == wire.KindObject {
 		names := [1]string{"message"}
 		var vals [1][]byte
-		scanObject(errs[0], names[:], vals[:])
+		wire.ScanObject(errs[0], names[:], vals[:])
 		if v := vals[0]; len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			return append(dst, v...)
 		}
 	}
-	return appendString(dst, messageUnknownError)
+	return wire.AppendString(dst, wire.MessageUnknownError)
 }
 
 // appendErrorMessage appends an error message for operation id (none when id
@@ -261,25 +242,18 @@ func appendFirstMessage(dst []byte, errs []json.RawMessage) []byte {
 func appendErrorMessage(dst []byte, id, msg string) []byte {
 	dst = appendErrorHead(dst, id)
 	dst = append(dst, `{"message":`...)
-	dst = appendString(dst, msg)
+	dst = wire.AppendString(dst, msg)
 	dst = append(dst, `,"errors":[`...)
-	dst = appendGraphQLError(dst, msg)
+	dst = wire.AppendGraphQLError(dst, msg)
 	return append(dst, "]}}"...)
 }
 
 // appendConnectionError appends a connection_error message whose payload is
 // {"message":msg}, as the reference server sends it.
 func appendConnectionError(dst []byte, msg string) []byte {
-	dst = appendType(dst, TypeConnectionError)
+	dst = wire.AppendType(dst, TypeConnectionError)
 	dst = append(dst, `,"payload":`...)
-	dst = appendGraphQLError(dst, msg)
-	return append(dst, '}')
-}
-
-// appendGraphQLError appends {"message":msg}.
-func appendGraphQLError(dst []byte, msg string) []byte {
-	dst = append(dst, `{"message":`...)
-	dst = appendString(dst, msg)
+	dst = wire.AppendGraphQLError(dst, msg)
 	return append(dst, '}')
 }
 

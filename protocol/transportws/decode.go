@@ -1,13 +1,10 @@
 package transportws
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"strconv"
-	"unicode/utf8"
 
-	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/internal/wire"
 )
 
 // DecodeError reports a frame that is not a valid message of the direction
@@ -47,13 +44,13 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // [*DecodeError]; no input makes DecodeClient panic (encoding/json bounds the
 // nesting depth). DecodeClient is safe for concurrent use.
 func DecodeClient(data []byte) (ClientMessage, error) {
-	m, err := decode(data, fromClient)
+	m, err := decode(data, wire.FromClient)
 	if err != nil {
 		return nil, err
 	}
 	cm, ok := m.(ClientMessage)
 	if !ok { // decode checked the direction
-		return nil, &DecodeError{Type: m.Type(), Reason: quoteType(m.Type()) + " is a server message"}
+		return nil, newDecodeError(wire.WrongSender(m.Type(), wire.FromClient))
 	}
 	return cm, nil
 }
@@ -70,291 +67,132 @@ func DecodeClient(data []byte) (ClientMessage, error) {
 // Any other frame yields a nil message and a [*DecodeError]; no input makes
 // DecodeServer panic. DecodeServer is safe for concurrent use.
 func DecodeServer(data []byte) (ServerMessage, error) {
-	m, err := decode(data, fromServer)
+	m, err := decode(data, wire.FromServer)
 	if err != nil {
 		return nil, err
 	}
 	sm, ok := m.(ServerMessage)
 	if !ok { // decode checked the direction
-		return nil, &DecodeError{Type: m.Type(), Reason: quoteType(m.Type()) + " is a client message"}
+		return nil, newDecodeError(wire.WrongSender(m.Type(), wire.FromServer))
 	}
 	return sm, nil
 }
 
-// direction is who sent the frame being decoded.
-type direction bool
+// newDecodeError reports bad as a DecodeError.
+func newDecodeError(bad *wire.Invalid) *DecodeError {
+	return &DecodeError{Type: bad.Type, Reason: bad.Reason, Err: bad.Err}
+}
 
-const (
-	fromClient direction = false
-	fromServer direction = true
-)
+// decode decodes data, a frame sent by from (a client or a server).
+func decode(data []byte, from wire.Sender) (Message, *DecodeError) {
+	f, bad := wire.ParseFrame(data)
+	if bad != nil {
+		return nil, newDecodeError(bad)
+	}
+	typ, bad := wire.DecodeType(f.Type, []string{
+		TypeConnectionInit, TypeConnectionAck, TypePing, TypePong,
+		TypeSubscribe, TypeNext, TypeError, TypeComplete,
+	})
+	if bad != nil {
+		return nil, newDecodeError(bad)
+	}
+	m, bad := decodeMessage(typ, f, from)
+	if bad != nil {
+		return nil, newDecodeError(bad)
+	}
+	return m, nil
+}
 
-func decode(data []byte, dir direction) (Message, error) {
-	if len(data) == 0 {
-		return nil, &DecodeError{Reason: "message is empty"}
-	}
-	if !utf8.Valid(data) {
-		return nil, &DecodeError{Reason: "message is not valid UTF-8"}
-	}
-	if !json.Valid(data) {
-		err := json.Unmarshal(data, new(json.RawMessage)) // explains why
-		if err == nil {
-			err = errors.New("rejected by json.Valid")
-		}
-		return nil, &DecodeError{Reason: "message is not valid JSON: " + err.Error(), Err: err}
-	}
-	if k := kindOf(data); k != kindObject {
-		return nil, &DecodeError{Reason: "message must be a JSON object, got " + k.String()}
-	}
-	// From here on data is valid JSON: the scanning helpers rely on it.
-	var f [3][]byte
-	scanObject(data, []string{"type", "id", "payload"}, f[:])
-	typeRaw, idRaw, payload := f[0], f[1], f[2]
-
-	typ, derr := decodeType(typeRaw)
-	if derr != nil {
-		return nil, derr
-	}
+// decodeMessage decodes a message of type typ, one of the Type constants,
+// from the members of frame f.
+func decodeMessage(typ string, f wire.Frame, from wire.Sender) (Message, *wire.Invalid) {
 	switch typ {
 	case TypeConnectionInit, TypeSubscribe:
-		if dir == fromServer {
-			return nil, &DecodeError{Type: typ, Reason: quoteType(typ) + " is a client message, a server may not send it"}
+		if from == wire.FromServer {
+			return nil, wire.WrongSender(typ, from)
 		}
 	case TypeConnectionAck, TypeNext, TypeError:
-		if dir == fromClient {
-			return nil, &DecodeError{Type: typ, Reason: quoteType(typ) + " is a server message, a client may not send it"}
+		if from == wire.FromClient {
+			return nil, wire.WrongSender(typ, from)
 		}
 	}
 
 	switch typ {
 	case TypeConnectionInit:
-		p, err := decodeOptionalPayload(typ, payload)
-		if err != nil {
-			return nil, err
+		payload, bad := wire.OptionalPayload(typ, f.Payload)
+		if bad != nil {
+			return nil, bad
 		}
-		return ConnectionInit{Payload: p}, nil
+		return ConnectionInit{Payload: payload}, nil
 	case TypeConnectionAck:
-		p, err := decodeOptionalPayload(typ, payload)
-		if err != nil {
-			return nil, err
+		payload, bad := wire.OptionalPayload(typ, f.Payload)
+		if bad != nil {
+			return nil, bad
 		}
-		return ConnectionAck{Payload: p}, nil
+		return ConnectionAck{Payload: payload}, nil
 	case TypePing:
-		p, err := decodeOptionalPayload(typ, payload)
-		if err != nil {
-			return nil, err
+		payload, bad := wire.OptionalPayload(typ, f.Payload)
+		if bad != nil {
+			return nil, bad
 		}
-		return Ping{Payload: p}, nil
+		return Ping{Payload: payload}, nil
 	case TypePong:
-		p, err := decodeOptionalPayload(typ, payload)
-		if err != nil {
-			return nil, err
+		payload, bad := wire.OptionalPayload(typ, f.Payload)
+		if bad != nil {
+			return nil, bad
 		}
-		return Pong{Payload: p}, nil
+		return Pong{Payload: payload}, nil
 	case TypeSubscribe:
-		id, err := decodeID(typ, idRaw)
-		if err != nil {
-			return nil, err
+		id, bad := wire.DecodeID(typ, f.ID)
+		if bad != nil {
+			return nil, bad
 		}
-		return decodeSubscribe(id, payload)
+		req, bad := wire.DecodeRequest(typ, f.Payload)
+		if bad != nil {
+			return nil, bad
+		}
+		return Subscribe{ID: id, Payload: req}, nil
 	case TypeNext:
-		id, err := decodeID(typ, idRaw)
-		if err != nil {
-			return nil, err
+		id, bad := wire.DecodeID(typ, f.ID)
+		if bad != nil {
+			return nil, bad
 		}
-		if err := requireObject(typ, payload); err != nil {
-			return nil, err
+		if bad := wire.RequireObject(typ, f.Payload); bad != nil {
+			return nil, bad
 		}
-		return Next{ID: id, Payload: compact(payload)}, nil
+		return Next{ID: id, Payload: wire.Compact(f.Payload)}, nil
 	case TypeError:
-		id, err := decodeID(typ, idRaw)
-		if err != nil {
-			return nil, err
+		id, bad := wire.DecodeID(typ, f.ID)
+		if bad != nil {
+			return nil, bad
 		}
-		return decodeError(id, payload)
-	default: // TypeComplete; decodeType knows no other type
-		id, err := decodeID(typ, idRaw)
-		if err != nil {
-			return nil, err
+		return decodeError(id, f.Payload)
+	default: // TypeComplete; DecodeType knows no other type
+		id, bad := wire.DecodeID(typ, f.ID)
+		if bad != nil {
+			return nil, bad
 		}
 		return Complete{ID: id}, nil
 	}
 }
 
-// decodeType returns the type named by raw, the "type" member (nil when
-// absent): one of the Type constants.
-func decodeType(raw []byte) (string, *DecodeError) {
-	if raw == nil {
-		return "", &DecodeError{Reason: `message has no "type"`}
-	}
-	// The usual spelling of every type, without escapes, needs no decoding.
-	switch string(raw) {
-	case `"connection_init"`:
-		return TypeConnectionInit, nil
-	case `"connection_ack"`:
-		return TypeConnectionAck, nil
-	case `"ping"`:
-		return TypePing, nil
-	case `"pong"`:
-		return TypePong, nil
-	case `"subscribe"`:
-		return TypeSubscribe, nil
-	case `"next"`:
-		return TypeNext, nil
-	case `"error"`:
-		return TypeError, nil
-	case `"complete"`:
-		return TypeComplete, nil
-	}
-	if k := kindOf(raw); k != kindString {
-		return "", &DecodeError{Reason: `message "type" must be a string, got ` + k.String()}
-	}
-	s, err := unquote(raw)
-	if err != nil {
-		return "", &DecodeError{Reason: `message "type" cannot be decoded: ` + err.Error(), Err: err}
-	}
-	switch s {
-	case TypeConnectionInit, TypeConnectionAck, TypePing, TypePong,
-		TypeSubscribe, TypeNext, TypeError, TypeComplete:
-		return s, nil
-	case "":
-		return "", &DecodeError{Reason: `message "type" is empty`}
-	}
-	return "", &DecodeError{Reason: "unknown message type " + quoteType(s)}
-}
-
-// decodeID returns the id of a message of type typ from raw, its "id" member
-// (nil when absent), which must be a non-empty string.
-func decodeID(typ string, raw []byte) (string, *DecodeError) {
-	if raw == nil {
-		return "", &DecodeError{Type: typ, Reason: quoteType(typ) + ` message has no "id"`}
-	}
-	if k := kindOf(raw); k != kindString {
-		return "", &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "id" must be a string, got ` + k.String()}
-	}
-	id, err := unquote(raw)
-	if err != nil {
-		return "", &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "id" cannot be decoded: ` + err.Error(), Err: err}
-	}
-	if id == "" {
-		return "", &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "id" must not be empty`}
-	}
-	return id, nil
-}
-
-// decodeOptionalPayload returns the payload of a message of type typ whose
-// payload may be absent (raw is nil), null or an object.
-func decodeOptionalPayload(typ string, raw []byte) (json.RawMessage, *DecodeError) {
-	if raw == nil {
-		return nil, nil
-	}
-	switch k := kindOf(raw); k {
-	case kindNull:
-		return nil, nil
-	case kindObject:
-		return compact(raw), nil
-	default:
-		return nil, &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "payload" must be an object or null, got ` + k.String()}
-	}
-}
-
-// requireObject checks that raw, the payload of a message of type typ (nil
-// when absent), is an object.
-func requireObject(typ string, raw []byte) *DecodeError {
-	if raw == nil {
-		return &DecodeError{Type: typ, Reason: quoteType(typ) + ` message has no "payload"`}
-	}
-	if k := kindOf(raw); k != kindObject {
-		return &DecodeError{Type: typ, Reason: quoteType(typ) + ` message "payload" must be an object, got ` + k.String()}
-	}
-	return nil
-}
-
-func decodeSubscribe(id string, payload []byte) (Message, error) {
-	const typ = TypeSubscribe
-	if derr := requireObject(typ, payload); derr != nil {
-		return nil, derr
-	}
-	var f [4][]byte
-	scanObject(payload, []string{"query", "variables", "operationName", "extensions"}, f[:])
-	q, vars, name, ext := f[0], f[1], f[2], f[3]
-	bad := func(reason string, err error) (Message, error) {
-		return nil, &DecodeError{Type: typ, Reason: `"subscribe" payload ` + reason, Err: err}
-	}
-
-	var req protocol.Request
-	if q == nil {
-		return bad(`has no "query"`, nil)
-	}
-	if k := kindOf(q); k != kindString {
-		return bad(`"query" must be a string, got `+k.String(), nil)
-	}
-	var err error
-	if req.Query, err = unquote(q); err != nil {
-		return bad(`"query" cannot be decoded: `+err.Error(), err)
-	}
-
-	if vars != nil {
-		switch k := kindOf(vars); k {
-		case kindNull:
-		case kindObject:
-			if err := json.Unmarshal(vars, &req.Variables); err != nil {
-				return bad(`"variables" cannot be decoded: `+err.Error(), err)
-			}
-		default:
-			return bad(`"variables" must be an object or null, got `+k.String(), nil)
-		}
-	}
-
-	if name != nil {
-		switch k := kindOf(name); k {
-		case kindNull:
-		case kindString:
-			if req.OperationName, err = unquote(name); err != nil {
-				return bad(`"operationName" cannot be decoded: `+err.Error(), err)
-			}
-		default:
-			return bad(`"operationName" must be a string or null, got `+k.String(), nil)
-		}
-	}
-
-	if ext != nil {
-		switch k := kindOf(ext); k {
-		case kindNull:
-		case kindObject:
-			if err := json.Unmarshal(ext, &req.Extensions); err != nil {
-				return bad(`"extensions" cannot be decoded: `+err.Error(), err)
-			}
-		default:
-			return bad(`"extensions" must be an object or null, got `+k.String(), nil)
-		}
-	}
-	return Subscribe{ID: id, Payload: req}, nil
-}
-
-func decodeError(id string, payload []byte) (Message, error) {
+func decodeError(id string, payload []byte) (Message, *wire.Invalid) {
 	const typ = TypeError
 	if payload == nil {
-		return nil, &DecodeError{Type: typ, Reason: `"error" message has no "payload"`}
+		return nil, &wire.Invalid{Type: typ, Reason: `"error" message has no "payload"`}
 	}
-	if k := kindOf(payload); k != kindArray {
-		return nil, &DecodeError{Type: typ, Reason: `"error" message "payload" must be an array of GraphQL errors, got ` + k.String()}
+	if k := wire.KindOf(payload); k != wire.KindArray {
+		return nil, &wire.Invalid{Type: typ, Reason: `"error" message "payload" must be an array of GraphQL errors, got ` + k.String()}
 	}
 	var errs []json.RawMessage
-	var problem string
-	scanArray(payload, func(i int, e []byte) bool {
-		if problem = graphQLErrorProblem(e); problem != "" {
-			problem = `"error" message "payload" element ` + strconv.Itoa(i) + " " + problem
-			return false
+	for i, e := range wire.Elements(payload) {
+		if problem := graphQLErrorProblem(e); problem != "" {
+			return nil, &wire.Invalid{Type: typ, Reason: `"error" message "payload" element ` + strconv.Itoa(i) + " " + problem}
 		}
-		errs = append(errs, compact(e))
-		return true
-	})
-	if problem != "" {
-		return nil, &DecodeError{Type: typ, Reason: problem}
+		errs = append(errs, wire.Compact(e))
 	}
 	if len(errs) == 0 {
-		return nil, &DecodeError{Type: typ, Reason: `"error" message "payload" must not be an empty array`}
+		return nil, &wire.Invalid{Type: typ, Reason: `"error" message "payload" must not be an empty array`}
 	}
 	return Error{ID: id, Payload: errs}, nil
 }
@@ -363,95 +201,13 @@ func decodeError(id string, payload []byte) (Message, error) {
 // GraphQL error in an error message ("must be an object, got array", `has no
 // "message"`), or returns "" when it is fit.
 func graphQLErrorProblem(raw []byte) string {
-	if k := kindOf(raw); k != kindObject {
+	if k := wire.KindOf(raw); k != wire.KindObject {
 		return "must be an object, got " + k.String()
 	}
 	var f [1][]byte
-	scanObject(raw, []string{"message"}, f[:])
+	wire.ScanObject(raw, []string{"message"}, f[:])
 	if f[0] == nil {
 		return `has no "message"`
 	}
 	return ""
-}
-
-// compact returns a copy of raw, one valid JSON value, without insignificant
-// white space.
-func compact(raw []byte) json.RawMessage {
-	if bytes.IndexAny(raw, " \t\r\n") < 0 {
-		return bytes.Clone(raw)
-	}
-	var b bytes.Buffer
-	b.Grow(len(raw))
-	if err := json.Compact(&b, raw); err != nil {
-		return bytes.Clone(raw) // unreachable: raw is valid JSON
-	}
-	return b.Bytes()
-}
-
-// quoteType quotes a message type for an error message, shortening it to at
-// most 32 bytes of its text.
-func quoteType(typ string) string {
-	const max = 32
-	if len(typ) <= max {
-		return strconv.Quote(typ)
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(typ[cut]) {
-		cut--
-	}
-	return strconv.Quote(typ[:cut]) + "..."
-}
-
-// kind is the kind of a JSON value, as error messages name it.
-type kind uint8
-
-const (
-	kindNothing kind = iota
-	kindNull
-	kindBoolean
-	kindNumber
-	kindString
-	kindArray
-	kindObject
-)
-
-func (k kind) String() string {
-	switch k {
-	case kindNull:
-		return "null"
-	case kindBoolean:
-		return "boolean"
-	case kindNumber:
-		return "number"
-	case kindString:
-		return "string"
-	case kindArray:
-		return "array"
-	case kindObject:
-		return "object"
-	}
-	return "nothing"
-}
-
-// kindOf returns the kind of the JSON value raw starts with, after white
-// space.
-func kindOf(raw []byte) kind {
-	for _, c := range raw {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case 'n':
-			return kindNull
-		case 't', 'f':
-			return kindBoolean
-		case '"':
-			return kindString
-		case '[':
-			return kindArray
-		case '{':
-			return kindObject
-		}
-		return kindNumber
-	}
-	return kindNothing
 }

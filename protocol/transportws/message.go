@@ -83,7 +83,8 @@ type Message interface {
 	Type() string
 
 	// appendTo appends the message's canonical encoding to dst, or fails
-	// when the message breaks the protocol's rules.
+	// when the message breaks the protocol's rules; [Encode] prefixes the
+	// error with the package and the message type.
 	appendTo(dst []byte) ([]byte, error)
 }
 

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/internal/wire"
 )
 
 // MaxCloseReason is the longest close reason, in bytes, that fits a WebSocket
@@ -22,7 +23,6 @@ const (
 	reasonForbidden      = "Forbidden"
 	reasonInternal       = "Internal server error"
 	reasonDuplicateShort = "Subscriber already exists"
-	messageUnknownError  = "Unknown error"
 )
 
 // Server is the server side of graphql-transport-ws, a [protocol.Server]. Its
@@ -150,21 +150,14 @@ func (Server) Internal() []protocol.Action {
 // escaped as [Encode] escapes it. AppendNext does not allocate when dst has
 // room for the frame.
 func (Server) AppendNext(dst []byte, id string, result []byte) []byte {
-	dst = appendHead(dst, TypeNext, id)
-	dst = append(dst, `,"payload":`...)
-	if len(result) == 0 {
-		dst = append(dst, "{}"...)
-	} else {
-		dst = append(dst, result...)
-	}
-	return append(dst, '}')
+	return wire.AppendResultMessage(dst, TypeNext, id, result)
 }
 
 // AppendComplete appends to dst the complete message ending operation id:
 // the bytes [Encode] gives for Complete{ID: id}. It does not allocate when dst
 // has room for the frame.
 func (Server) AppendComplete(dst []byte, id string) []byte {
-	return append(appendHead(dst, TypeComplete, id), '}')
+	return wire.AppendIDMessage(dst, TypeComplete, id)
 }
 
 // AppendError appends to dst the error message ending operation id with errs:
@@ -175,38 +168,19 @@ func (Server) AppendComplete(dst []byte, id string) []byte {
 // {"message":"Unknown error"}. AppendError does not allocate when dst has
 // room for the frame.
 func (Server) AppendError(dst []byte, id string, errs []json.RawMessage) []byte {
-	dst = appendHead(dst, TypeError, id)
-	dst = append(dst, `,"payload":[`...)
-	if len(errs) == 0 {
-		dst = appendGraphQLError(dst, messageUnknownError)
-	}
-	for i, e := range errs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		if len(e) == 0 {
-			dst = appendGraphQLError(dst, messageUnknownError)
-			continue
-		}
-		dst = append(dst, e...)
-	}
-	return append(dst, "]}"...)
+	dst = wire.AppendHead(dst, TypeError, id)
+	dst = append(dst, `,"payload":`...)
+	dst = wire.AppendErrorList(dst, errs)
+	return append(dst, '}')
 }
 
 // appendErrorMessage appends an error message for operation id with one
 // GraphQL error whose message is msg.
 func appendErrorMessage(dst []byte, id, msg string) []byte {
-	dst = appendHead(dst, TypeError, id)
+	dst = wire.AppendHead(dst, TypeError, id)
 	dst = append(dst, `,"payload":[`...)
-	dst = appendGraphQLError(dst, msg)
+	dst = wire.AppendGraphQLError(dst, msg)
 	return append(dst, "]}"...)
-}
-
-// appendGraphQLError appends {"message":msg}.
-func appendGraphQLError(dst []byte, msg string) []byte {
-	dst = append(dst, `{"message":`...)
-	dst = appendString(dst, msg)
-	return append(dst, '}')
 }
 
 // invalidReason is the close reason for a frame DecodeClient rejected with

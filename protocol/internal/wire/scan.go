@@ -1,30 +1,31 @@
-package legacyws
+package wire
 
 import (
 	"bytes"
 	"errors"
+	"iter"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// The scanning helpers walk JSON that json.Valid accepted, finding members
+// The scanning functions walk JSON that json.Valid accepted, finding members
 // and elements without decoding them. On such input they visit every member
 // or element exactly once; on any other input they stop early, never reading
 // out of bounds and always making progress.
 
-// scanObject sets vals[i] to the raw value of the member of obj named
+// ScanObject sets vals[i] to the raw value of the member of obj named
 // names[i], the last one when the name repeats, or leaves it nil when there
 // is none. Names are compared after unescaping, case-sensitively. obj must be
 // a valid JSON object; the values are slices of it.
-func scanObject(obj []byte, names []string, vals [][]byte) {
-	i := skipSpace(obj, 0)
+func ScanObject(obj []byte, names []string, vals [][]byte) {
+	i := SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return
 	}
 	i++
 	for {
-		i = skipSpace(obj, i)
+		i = SkipSpace(obj, i)
 		if i >= len(obj) || obj[i] == '}' {
 			return
 		}
@@ -38,11 +39,11 @@ func scanObject(obj []byte, names []string, vals [][]byte) {
 		keyStart := i
 		i = skipString(obj, i)
 		key := obj[keyStart:i]
-		i = skipSpace(obj, i)
+		i = SkipSpace(obj, i)
 		if i >= len(obj) || obj[i] != ':' {
 			return
 		}
-		i = skipSpace(obj, i+1)
+		i = SkipSpace(obj, i+1)
 		valStart := i
 		i = skipValue(obj, i)
 		if i == valStart {
@@ -56,29 +57,31 @@ func scanObject(obj []byte, names []string, vals [][]byte) {
 	}
 }
 
-// scanArray calls fn with the index and raw value of every element of arr, a
-// valid JSON array, until fn returns false.
-func scanArray(arr []byte, fn func(i int, elem []byte) bool) {
-	i := skipSpace(arr, 0)
-	if i >= len(arr) || arr[i] != '[' {
-		return
-	}
-	i++
-	for n := 0; ; {
-		i = skipSpace(arr, i)
-		if i >= len(arr) || arr[i] == ']' {
+// Elements yields the index and raw value of every element of arr, a valid
+// JSON array, in order. The values are slices of arr.
+func Elements(arr []byte) iter.Seq2[int, []byte] {
+	return func(yield func(int, []byte) bool) {
+		i := SkipSpace(arr, 0)
+		if i >= len(arr) || arr[i] != '[' {
 			return
 		}
-		if arr[i] == ',' {
-			i++
-			continue
+		i++
+		for n := 0; ; {
+			i = SkipSpace(arr, i)
+			if i >= len(arr) || arr[i] == ']' {
+				return
+			}
+			if arr[i] == ',' {
+				i++
+				continue
+			}
+			start := i
+			i = skipValue(arr, i)
+			if i == start || !yield(n, arr[start:i]) {
+				return
+			}
+			n++
 		}
-		start := i
-		i = skipValue(arr, i)
-		if i == start || !fn(n, arr[start:i]) {
-			return
-		}
-		n++
 	}
 }
 
@@ -94,13 +97,13 @@ func keyIs(key []byte, name string) bool {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return false
 	}
-	s, err := unquote(key) // an escaped spelling
+	s, err := Unquote(key) // an escaped spelling
 	return err == nil && s == name
 }
 
-// skipSpace returns the index of the first byte at or after i that is not
+// SkipSpace returns the index of the first byte at or after i that is not
 // JSON white space.
-func skipSpace(b []byte, i int) int {
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\r', '\n':
@@ -164,14 +167,14 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// errBadString reports a string unquote cannot decode; it never happens to a
+// errBadString reports a string Unquote cannot decode; it never happens to a
 // string of a valid JSON document.
 var errBadString = errors.New("invalid JSON string")
 
-// unquote decodes raw, a JSON string of a valid JSON document, as
+// Unquote decodes raw, a JSON string of a valid JSON document, as
 // encoding/json does: a surrogate escape that is not part of a valid pair
 // becomes U+FFFD. raw must be valid UTF-8.
-func unquote(raw []byte) (string, error) {
+func Unquote(raw []byte) (string, error) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", errBadString
 	}
