@@ -27,6 +27,7 @@ import (
 	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/examples/chat/app"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
+	"github.com/gqlambda/gqlambda/store/dynamodb"
 	"github.com/gqlambda/gqlambda/store/dynamodb/streams"
 )
 
@@ -74,7 +75,7 @@ func TestGatewayWithRuntimeInterfaceEmulator(t *testing.T) {
 	if code := c.run(t.Context(), []string{"tables", "create", "-dynamodb", endpoint, "-prefix", prefix}); code != exitOK {
 		t.Fatalf("tables create: exit code %d\n%s", code, stderr)
 	}
-	tables := tableNames(prefix)
+	tables := dynamodb.PrefixedTables(prefix)
 	messagesTable := prefix + "messages"
 	createMessagesTableT(t, client, messagesTable)
 	wg.Wait()

@@ -13,7 +13,7 @@ import (
 )
 
 // defaultPrefix prefixes the default table names (dynamodb.Default*Table).
-const defaultPrefix = "gqlambda-"
+const defaultPrefix = dynamodb.DefaultTablePrefix
 
 const tablesUsage = `usage: gqlambda tables <create|describe> [flags]
 
@@ -86,15 +86,6 @@ func (c cli) parseTables(cmd command, args []string) (tablesOptions, error) {
 	return o, o.dynamo.validate(cmd.name)
 }
 
-// tableNames returns the tables of prefix.
-func tableNames(prefix string) dynamodb.Tables {
-	return dynamodb.Tables{
-		Connections:   prefix + "connections",
-		Subscriptions: prefix + "subscriptions",
-		Events:        prefix + "events",
-	}
-}
-
 // tablesCreate runs `gqlambda tables create`.
 func (c cli) tablesCreate(ctx context.Context, args []string) error {
 	o, err := c.parseTables(command{name: "tables create", usage: tablesCreateUsage}, args)
@@ -105,7 +96,7 @@ func (c cli) tablesCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	t := tableNames(o.prefix)
+	t := dynamodb.PrefixedTables(o.prefix)
 	if err := dynamodb.CreateTables(ctx, client, t); err != nil {
 		return fmt.Errorf("gqlambda: %w", err)
 	}
@@ -124,7 +115,7 @@ func (c cli) tablesDescribe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	t := tableNames(o.prefix)
+	t := dynamodb.PrefixedTables(o.prefix)
 	var rows []string
 	for _, name := range []string{t.Connections, t.Subscriptions, t.Events} {
 		out, err := client.DescribeTable(ctx, &awsdynamodb.DescribeTableInput{TableName: aws.String(name)})

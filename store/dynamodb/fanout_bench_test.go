@@ -107,7 +107,7 @@ func newFanOutEnv(b *testing.B, n int) *fanOutEnv {
 	awsCfg, _ := dynamotest.Config(b)
 	ctx := b.Context()
 	p := dynamotest.Prefix(b)
-	tables := dynamodb.Tables{Connections: p + "connections", Subscriptions: p + "subscriptions", Events: p + "events"}
+	tables := dynamodb.PrefixedTables(p)
 	if err := dynamodb.CreateTables(ctx, client, tables); err != nil {
 		b.Fatal(err)
 	}

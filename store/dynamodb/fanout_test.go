@@ -25,7 +25,7 @@ import (
 func TestFanOutDeliversEveryPageOnce(t *testing.T) {
 	client := dynamotest.Client(t)
 	prefix := dynamotest.Prefix(t)
-	tables := dynamodb.Tables{Connections: prefix + "connections", Subscriptions: prefix + "subscriptions", Events: prefix + "events"}
+	tables := dynamodb.PrefixedTables(prefix)
 	if err := dynamodb.CreateTables(t.Context(), client, tables); err != nil {
 		t.Fatal(err)
 	}

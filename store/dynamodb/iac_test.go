@@ -293,13 +293,7 @@ func orNone(s string) string {
 
 // iacNames returns the table names under prefix, the way both files build
 // them from their prefix parameter.
-func iacNames(prefix string) dynamodb.Tables {
-	return dynamodb.Tables{
-		Connections:   prefix + "connections",
-		Subscriptions: prefix + "subscriptions",
-		Events:        prefix + "events",
-	}
-}
+func iacNames(prefix string) dynamodb.Tables { return dynamodb.PrefixedTables(prefix) }
 
 // checkDefaultPrefix checks that a file's default prefix gives the default
 // table names of the code.

@@ -29,7 +29,7 @@ import (
 func localTables(t testing.TB, client *dynamodb.Client) Tables {
 	t.Helper()
 	p := dynamotest.Prefix(t)
-	tables := Tables{Connections: p + "connections", Subscriptions: p + "subscriptions", Events: p + "events"}
+	tables := PrefixedTables(p)
 	if err := CreateTables(t.Context(), client, tables); err != nil {
 		t.Fatal(err)
 	}

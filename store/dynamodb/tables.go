@@ -54,6 +54,17 @@ const (
 	DefaultEventsTable        = "gqlambda-events"
 )
 
+// DefaultTablePrefix starts the default table names.
+const DefaultTablePrefix = "gqlambda-"
+
+// PrefixedTables names the three tables prefix+"connections",
+// prefix+"subscriptions" and prefix+"events", the names the SAM template and
+// the Terraform file give them. PrefixedTables(DefaultTablePrefix) gives the
+// default names.
+func PrefixedTables(prefix string) Tables {
+	return Tables{Connections: prefix + "connections", Subscriptions: prefix + "subscriptions", Events: prefix + "events"}
+}
+
 func (t Tables) withDefaults() Tables {
 	if t.Connections == "" {
 		t.Connections = DefaultConnectionsTable

@@ -210,7 +210,7 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 		if prefix == "" {
 			prefix = DefaultTablePrefix
 		}
-		tables := dynamodb.Tables{Connections: prefix + "connections", Subscriptions: prefix + "subscriptions", Events: prefix + "events"}
+		tables := dynamodb.PrefixedTables(prefix)
 		if err := dynamodb.CreateTables(ctx, client, tables); err != nil {
 			return nil, err
 		}
@@ -267,7 +267,7 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 // DefaultTablePrefix starts the names of the tables of a local run on
 // DynamoDB: gqlambda-connections, gqlambda-subscriptions, gqlambda-events
 // (dynamodb's defaults) and gqlambda-chat-messages.
-const DefaultTablePrefix = "gqlambda-"
+const DefaultTablePrefix = dynamodb.DefaultTablePrefix
 
 // Shutdown closes every connection (each gets its $disconnect) and stops.
 func (a *LocalApp) Shutdown(ctx context.Context) error {

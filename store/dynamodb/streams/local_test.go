@@ -33,7 +33,7 @@ import (
 func localTables(t *testing.T, client *awsdynamodb.Client) dynamodb.Tables {
 	t.Helper()
 	prefix := dynamotest.Prefix(t)
-	tables := dynamodb.Tables{Connections: prefix + "connections", Subscriptions: prefix + "subscriptions", Events: prefix + "events"}
+	tables := dynamodb.PrefixedTables(prefix)
 	if err := dynamodb.CreateTables(t.Context(), client, tables); err != nil {
 		t.Fatal(err)
 	}
