@@ -7,10 +7,25 @@
 //
 // There is no long-lived server: every WebSocket frame is one Lambda
 // invocation of [Server.WebSocketHandler], and every message to a client is
-// one call to API Gateway's @connections API (a [Sender]). Connections and
-// subscriptions live in a store (package store: in memory for tests and local
-// development, DynamoDB in production), so any number of Lambda
-// instances serve one API.
+// one call to API Gateway's @connections API (a gateway.Sender:
+// gateway/apigw's Client on AWS, a localgateway.Gateway locally).
+// Connections and subscriptions live in a store (package store: in memory for
+// tests and local development, DynamoDB in production), so any number of
+// Lambda instances serve one API.
+//
+// # The packages
+//
+// The root package is the server and depends only on the interfaces it
+// uses: store.Store and store.EventStore (package store, with store/memory
+// and store/dynamodb), gateway.Sender (package gateway, with gateway/apigw,
+// gateway/gatewaytest and localgateway), the protocol codecs (protocol/...)
+// and [Engine] (engine/graphqlgo, engine/gqlgen). It does not import the AWS
+// SDK: the production pieces that do (gateway/apigw, store/dynamodb) are
+// passed in by the program that builds the [Server]. Its files follow the
+// flows: lambda.go decodes API Gateway's events, connection.go is the
+// connection life cycle, message.go and operation.go the message loop,
+// fanout.go the fan-out, stream.go the stream handlers, http.go GraphQL over
+// HTTP, json.go the JSON helpers they share.
 //
 // # The flows
 //
@@ -30,7 +45,8 @@
 //     with its subscriptions; [Server.Complete] ends subscriptions. With
 //     [Config.Events] set, Publish and Complete write the event to an event
 //     store instead (store/dynamodb's events table), and
-//     [Server.DynamoDBStreamHandler] fans it out from the table's stream.
+//     [Server.DynamoDBStreamHandler] fans it out from the table's stream
+//     (with store/dynamodb's DecodeEventRecord).
 //   - [Server.HTTPHandler], [Server.APIGatewayHandler] and
 //     [Server.HTTPAPIHandler] serve queries and mutations over HTTP.
 //
@@ -41,7 +57,7 @@
 // deleting a connection closes it normally. The server therefore sends
 // whatever protocol message can tell the client why (an `error` for the
 // operation concerned) before it closes, and passes the intended code to
-// [Sender.Close], so that a local gateway can deliver it.
+// the Sender's Close, so that a local gateway can deliver it.
 //
 // # Concurrency and failures
 //

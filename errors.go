@@ -1,7 +1,6 @@
 package gqlambda
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,27 +58,6 @@ func graphQLErrors(err error) Errors {
 	return Errors{{Message: err.Error()}}
 }
 
-// encodeErrors encodes each GraphQL error as a JSON object, the form the
-// protocol packages take.
-func encodeErrors(errs Errors) []json.RawMessage {
-	out := make([]json.RawMessage, 0, len(errs))
-	for _, e := range errs {
-		b, err := json.Marshal(e)
-		if err != nil {
-			// Extensions held something JSON cannot carry; keep the message.
-			b, _ = json.Marshal(&Error{Message: e.Message})
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
-// errorJSON encodes a single GraphQL error with message msg and an
-// extensions code.
-func errorJSON(msg, code string) []json.RawMessage {
-	return encodeErrors(Errors{{Message: msg, Extensions: map[string]any{"code": code}}})
-}
-
 // StatusError refuses a $connect with an HTTP status. Return it (possibly
 // wrapped) from [Hooks.OnConnect]; any other error refuses with 403.
 type StatusError struct {
@@ -105,4 +83,10 @@ var (
 	ErrMemoryStoreOnLambda = errors.New("gqlambda: Config.Store is required on AWS Lambda (the in-memory default is not shared between Lambda instances); pass a shared store such as store/dynamodb, or memory.New(nil) explicitly")
 	// ErrEmptyTopic: Publish or Complete was called with an empty topic.
 	ErrEmptyTopic = errors.New("gqlambda: empty topic")
+	// ErrNoSender: Config.Sender is nil, so the server cannot reach
+	// WebSocket clients. Publish, Complete and Deliver return it, and the
+	// WebSocket handler refuses connections with 500 and reports it to
+	// Hooks.OnError. On AWS, pass gateway/apigw's NewDefault; locally, a
+	// localgateway.Gateway.
+	ErrNoSender = errors.New("gqlambda: Config.Sender is required to reach WebSocket clients; pass apigw.NewDefault's client on AWS, or a localgateway.Gateway locally")
 )

@@ -10,16 +10,17 @@ import (
 	"testing"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/store"
 )
 
 // eventLog is an in-memory EventStore that records what it is given.
 type eventLog struct {
 	mu     sync.Mutex
-	events []gqlambda.Event
+	events []store.Event
 	err    error
 }
 
-func (l *eventLog) PutEvent(ctx context.Context, ev gqlambda.Event) error {
+func (l *eventLog) PutEvent(ctx context.Context, ev store.Event) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
@@ -29,7 +30,7 @@ func (l *eventLog) PutEvent(ctx context.Context, ev gqlambda.Event) error {
 	return nil
 }
 
-func (l *eventLog) list() []gqlambda.Event {
+func (l *eventLog) list() []store.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.events)
@@ -40,8 +41,8 @@ func (l *eventLog) list() []gqlambda.Event {
 // Publish or Complete would.
 func TestPublishWithEventStore(t *testing.T) {
 	t.Parallel()
-	store := &eventLog{}
-	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Events = store })
+	evlog := &eventLog{}
+	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Events = evlog })
 	h.ready("c1")
 	h.subscribe("c1", "all", `subscription { messages { id } }`)
 	h.subscribe("c1", "room", `subscription { messages(chatId: "1") { id } }`)
@@ -80,7 +81,7 @@ func TestPublishWithEventStore(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		before := len(store.list())
+		before := len(evlog.list())
 		publish := h.srv.Publish
 		if tt.call.complete {
 			publish = h.srv.Complete
@@ -92,7 +93,7 @@ func TestPublishWithEventStore(t *testing.T) {
 			t.Fatalf("%s: %+v, %v; want only Stored", tt.name, res, err)
 		}
 		h.expect("c1") // nothing delivered yet
-		evs := store.list()
+		evs := evlog.list()
 		if len(evs) != before+1 {
 			t.Fatalf("%s: %d events stored, want %d", tt.name, len(evs), before+1)
 		}
@@ -115,7 +116,7 @@ func TestPublishWithEventStore(t *testing.T) {
 	}
 
 	ids := map[string]bool{}
-	for _, ev := range store.list() {
+	for _, ev := range evlog.list() {
 		if ids[ev.ID] {
 			t.Errorf("event id %s used twice", ev.ID)
 		}
@@ -125,15 +126,15 @@ func TestPublishWithEventStore(t *testing.T) {
 
 func TestCompleteAllWithEventStore(t *testing.T) {
 	t.Parallel()
-	store := &eventLog{}
-	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Events = store })
+	evlog := &eventLog{}
+	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Events = evlog })
 	h.ready("c1")
 	h.subscribe("c1", "a", `subscription { messages(chatId: "1") { id } }`)
 	h.subscribe("c1", "b", `subscription { messages(chatId: "2") { id } }`)
 	if res, err := h.srv.Complete(t.Context(), "MESSAGES", nil); err != nil || !res.Stored {
 		t.Fatalf("Complete: %+v %v", res, err)
 	}
-	evs := store.list()
+	evs := evlog.list()
 	if len(evs) != 1 || !evs[0].Complete || len(evs[0].Payload) != 0 {
 		t.Fatalf("stored %+v, want one Complete without payload", evs)
 	}
@@ -166,8 +167,8 @@ func TestPublishWithEventStoreErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			store := &eventLog{err: tt.putErr}
-			h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Events = store })
+			evlog := &eventLog{err: tt.putErr}
+			h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Events = evlog })
 			res, err := h.srv.Publish(t.Context(), tt.topic, tt.payload)
 			if err == nil || res != (gqlambda.PublishResult{}) {
 				t.Fatalf("got %+v, %v; want an error and no result", res, err)
@@ -178,7 +179,7 @@ func TestPublishWithEventStoreErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("err %q, want it to mention %q", err, tt.wantMsg)
 			}
-			if evs := store.list(); len(evs) != 0 {
+			if evs := evlog.list(); len(evs) != 0 {
 				t.Errorf("stored %v", evs)
 			}
 		})
@@ -189,40 +190,40 @@ func TestPublishWithEventStoreErrors(t *testing.T) {
 // Config.Events set, and refuses events that can never be delivered.
 func TestDeliver(t *testing.T) {
 	t.Parallel()
-	store := &eventLog{}
-	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Events = store })
+	evlog := &eventLog{}
+	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Events = evlog })
 	h.ready("c1")
 	h.subscribe("c1", "s", `subscription { messages(chatId: "1") { id } }`)
 	tests := []struct {
 		name    string
-		ev      gqlambda.Event
+		ev      store.Event
 		want    gqlambda.PublishResult
 		frames  []string
 		invalid bool
 	}{
 		{
 			name:   "matching",
-			ev:     gqlambda.Event{ID: "e1", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":"1","chatId":"1","text":"t"}`)},
+			ev:     store.Event{ID: "e1", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":"1","chatId":"1","text":"t"}`)},
 			want:   gqlambda.PublishResult{Matched: 1, Delivered: 1},
 			frames: []string{`{"type":"next","id":"s","payload":{"data":{"messages":{"id":"1"}}}}`},
 		},
 		{
 			name: "filtered",
-			ev:   gqlambda.Event{ID: "e2", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":"2","chatId":"2","text":"t"}`)},
+			ev:   store.Event{ID: "e2", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":"2","chatId":"2","text":"t"}`)},
 			want: gqlambda.PublishResult{Filtered: 1},
 		},
 		{
 			name: "null payload is filtered",
-			ev:   gqlambda.Event{ID: "e3", Topic: "MESSAGES", Payload: json.RawMessage(`null`)},
+			ev:   store.Event{ID: "e3", Topic: "MESSAGES", Payload: json.RawMessage(`null`)},
 			want: gqlambda.PublishResult{Filtered: 1},
 		},
-		{name: "no topic", ev: gqlambda.Event{ID: "e4", Payload: json.RawMessage(`{}`)}, invalid: true},
-		{name: "payload not JSON", ev: gqlambda.Event{ID: "e5", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":`)}, invalid: true},
+		{name: "no topic", ev: store.Event{ID: "e4", Payload: json.RawMessage(`{}`)}, invalid: true},
+		{name: "payload not JSON", ev: store.Event{ID: "e5", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":`)}, invalid: true},
 	}
 	for _, tt := range tests {
 		res, err := h.srv.Deliver(t.Context(), tt.ev)
 		if tt.invalid {
-			if !errors.Is(err, gqlambda.ErrInvalidEvent) || !strings.Contains(err.Error(), tt.ev.ID) {
+			if !errors.Is(err, store.ErrInvalidEvent) || !strings.Contains(err.Error(), tt.ev.ID) {
 				t.Errorf("%s: err %v, want ErrInvalidEvent naming the event", tt.name, err)
 			}
 			continue
@@ -232,7 +233,7 @@ func TestDeliver(t *testing.T) {
 		}
 		h.expect("c1", tt.frames...)
 	}
-	if evs := store.list(); len(evs) != 0 {
+	if evs := evlog.list(); len(evs) != 0 {
 		t.Errorf("Deliver stored events: %v", evs)
 	}
 }

@@ -210,13 +210,3 @@ func (c Conn) DecodeContext(v any) error {
 	}
 	return json.Unmarshal(c.Context, v)
 }
-
-func connOf(c store.Connection) Conn {
-	return Conn{
-		ID:          c.ID,
-		Subprotocol: c.Protocol,
-		Context:     c.Context,
-		Authorizer:  c.Authorizer,
-		ConnectedAt: c.ConnectedAt,
-	}
-}

@@ -3,7 +3,6 @@ package gqlambda
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,13 +184,6 @@ func (s *Server) HTTPAPIHandler(opts *HTTPOptions) func(context.Context, events.
 		}
 		return out, nil
 	}
-}
-
-func lambdaBody(body string, b64 bool) ([]byte, error) {
-	if !b64 {
-		return []byte(body), nil
-	}
-	return base64.StdEncoding.DecodeString(body)
 }
 
 func (s *Server) httpOptions(opts *HTTPOptions) HTTPOptions {

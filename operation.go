@@ -20,6 +20,9 @@ const (
 	codeBadSubscription = "BAD_SUBSCRIPTION"
 )
 
+// This file is the part of the message loop that starts and stops
+// operations: subscribe (start) and complete (stop).
+
 // start handles a client's request to start operation id: queries and
 // mutations run at once, subscriptions run their subscribe phase and are
 // stored.
@@ -29,19 +32,36 @@ func (s *Server) start(ctx context.Context, ss *session, id string, req protocol
 
 	op, err := s.engine.Prepare(ctx, req.Query, req.OperationName)
 	if err != nil {
-		return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+		return s.reject(ctx, ss, id, err)
 	}
 	if s.hooks.OnSubscribe != nil {
 		sr := SubscribeRequest{Conn: c, ID: id, Type: op.Type(), Request: req}
 		if err := s.hooks.OnSubscribe(ctx, sr); err != nil {
 			ss.log.InfoContext(ctx, "operation rejected by OnSubscribe", slog.String("subscription_id", id), slog.String("error", err.Error()))
-			return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+			return s.reject(ctx, ss, id, err)
 		}
 	}
 	if op.Type() == Subscription {
 		return s.subscribe(ctx, ss, id, req, op)
 	}
 	return s.execute(ctx, ss, id, req, op)
+}
+
+// reject answers operation id with err as GraphQL errors, unless id is
+// already the id of one of the connection's subscriptions: the protocol then
+// wants the duplicate's answer (graphql-transport-ws closes with 4409)
+// whatever is wrong with the new operation. Only this error path reads the
+// store for it; a valid subscription's id is checked by CreateSubscription's
+// condition, and a query's by execute.
+func (s *Server) reject(ctx context.Context, ss *session, id string, err error) []protocol.Action {
+	switch _, gerr := s.store.GetSubscription(ctx, ss.conn.ID, id); {
+	case gerr == nil:
+		return ss.proto.Duplicate(id)
+	case !errors.Is(gerr, store.ErrSubscriptionNotFound):
+		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: read subscription: %w", ss.conn.ID, id, gerr),
+			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
+	}
+	return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
 }
 
 // execute runs a query or mutation sent over the socket and answers it with
@@ -78,25 +98,25 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 	log := ss.log.With(slog.String("subscription_id", id))
 	decl, err := op.Subscribe(ctx, req.Variables)
 	if err != nil {
-		return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+		return s.reject(ctx, ss, id, err)
 	}
 	topics, err := declaredTopics(ctx, decl)
 	if err != nil {
-		return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+		return s.reject(ctx, ss, id, err)
 	}
 	if decl.Options.OnSubscribe != nil {
 		if err := decl.Options.OnSubscribe(ctx, decl.Args); err != nil {
 			log.InfoContext(ctx, "subscription rejected by its field's OnSubscribe", slog.String("error", err.Error()))
-			return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+			return s.reject(ctx, ss, id, err)
 		}
 	}
 	f, err := declaredFilter(ctx, decl)
 	if err != nil {
-		return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+		return s.reject(ctx, ss, id, err)
 	}
 	vars, err := encodeValue(req.Variables)
 	if err != nil {
-		return ss.proto.Reject(id, errorJSON("Variables cannot be encoded: "+err.Error(), codeBadSubscription))
+		return s.reject(ctx, ss, id, &Error{Message: "Variables cannot be encoded: " + err.Error(), Extensions: map[string]any{"code": codeBadSubscription}})
 	}
 
 	sub := store.Subscription{
@@ -115,7 +135,7 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 		ExpiresAt:     ss.conn.ExpiresAt,
 	}
 	if n := subscriptionSize(sub); n > s.limits.MaxSubscriptionBytes {
-		return ss.proto.Reject(id, errorJSON(fmt.Sprintf("The subscription is %d bytes, over the %d-byte limit", n, s.limits.MaxSubscriptionBytes), codeTooLarge))
+		return s.reject(ctx, ss, id, &Error{Message: fmt.Sprintf("The subscription is %d bytes, over the %d-byte limit", n, s.limits.MaxSubscriptionBytes), Extensions: map[string]any{"code": codeTooLarge}})
 	}
 	switch err := s.store.CreateSubscription(ctx, sub); {
 	case errors.Is(err, store.ErrSubscriptionExists):
@@ -207,57 +227,4 @@ func (s *Server) stop(ctx context.Context, ss *session, id string) {
 		return
 	}
 	s.completed(ctx, sub, CompletedByClient)
-}
-
-// completed runs the hooks of a subscription that ended: its field's
-// OnComplete (which needs its subscribe phase run again, to get the hook and
-// the arguments), then Hooks.OnComplete.
-func (s *Server) completed(ctx context.Context, sub store.Subscription, reason CompleteReason) {
-	if !sub.CompleteHook && s.hooks.OnComplete == nil {
-		return
-	}
-	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}
-	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: sub.ID})
-	attrs := []slog.Attr{slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID)}
-	if sub.CompleteHook {
-		if err := s.fieldOnComplete(ctx, sub); err != nil {
-			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: field OnComplete (%s): %w", sub.ConnectionID, sub.ID, reason, err), attrs...)
-		}
-	}
-	if s.hooks.OnComplete != nil {
-		if err := s.hooks.OnComplete(ctx, sub, reason); err != nil {
-			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: OnComplete (%s): %w", sub.ConnectionID, sub.ID, reason, err), attrs...)
-		}
-	}
-}
-
-func (s *Server) fieldOnComplete(ctx context.Context, sub store.Subscription) error {
-	op, err := s.engine.Prepare(ctx, sub.Query, sub.OperationName)
-	if err != nil {
-		return err
-	}
-	vars, err := decodeVariables(sub.Variables)
-	if err != nil {
-		return err
-	}
-	decl, err := op.Subscribe(ctx, vars)
-	if err != nil {
-		return err
-	}
-	if decl.Options.OnComplete == nil {
-		return nil
-	}
-	return decl.Options.OnComplete(ctx, decl.Args)
-}
-
-// decodeVariables decodes stored variables.
-func decodeVariables(raw json.RawMessage) (map[string]any, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var vars map[string]any
-	if err := json.Unmarshal(raw, &vars); err != nil {
-		return nil, fmt.Errorf("decode stored variables: %w", err)
-	}
-	return vars, nil
 }

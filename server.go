@@ -2,13 +2,9 @@ package gqlambda
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/protocol"
@@ -18,26 +14,9 @@ import (
 	"github.com/gqlambda/gqlambda/store/memory"
 )
 
-// Sender delivers frames to WebSocket clients through API Gateway's
-// @connections API. The gateway package's Client is the production Sender;
-// gateway/gatewaytest's Recorder records frames in tests.
-//
-// Implementations are safe for concurrent use and own their retry policy:
-// an error means the post failed for good.
-type Sender interface {
-	// Post sends frame to the connection as one text message. An error
-	// wrapping gateway.ErrGone means the client is gone (410): the server
-	// then deletes the connection and its subscriptions.
-	Post(ctx context.Context, endpoint, connectionID string, frame []byte) error
-	// Close closes the connection. code and reason are the WebSocket close
-	// status the protocol wants; real API Gateway cannot deliver them (the
-	// connection is deleted and the client sees a normal close), the local
-	// gateway does.
-	Close(ctx context.Context, endpoint, connectionID string, code int, reason string) error
-}
-
-// Config configures a [Server]. Only Engine is required; the zero value of
-// every other field is a sensible production default.
+// Config configures a [Server]. Engine is required, and Sender is for
+// WebSocket APIs; the zero value of every other field is a sensible
+// production default.
 type Config struct {
 	// Engine runs the GraphQL schema, for instance graphqlgo.New(schema, nil).
 	Engine Engine
@@ -48,22 +27,26 @@ type Config struct {
 	// (ErrMemoryStoreOnLambda).
 	Store store.Store
 
-	// Sender posts frames to clients. Default: a gateway.Client built from
-	// the default AWS configuration (environment, shared config, Lambda role)
-	// on first use.
-	Sender Sender
+	// Sender posts frames to clients and closes their connections: on AWS,
+	// gateway/apigw's Client (apigw.NewDefault loads the function's AWS
+	// configuration); locally, a localgateway.Gateway; in tests,
+	// gateway/gatewaytest's Recorder. Required for WebSocket APIs and for
+	// Publish and Complete (without it they fail with [ErrNoSender]); a
+	// server that only answers GraphQL over HTTP may leave it nil.
+	Sender gateway.Sender
 
 	// Hooks are the lifecycle callbacks.
 	Hooks Hooks
 
 	// Events, when set, makes Publish and Complete asynchronous: they write
 	// the event to this store and return PublishResult{Stored: true}, and the
-	// store's stream delivers it through [Server.DynamoDBStreamHandler] (see
-	// also [Server.Deliver]). Publishers then return as soon as the event is
-	// durable, and failed deliveries are retried by the stream's event source
-	// mapping. store/dynamodb's EventTable is the DynamoDB implementation.
+	// store's stream delivers it through a stream handler such as
+	// [Server.DynamoDBStreamHandler] (see also [Server.Deliver]). Publishers
+	// then return as soon as the event is durable, and failed deliveries are
+	// retried by the stream's event source mapping. store/dynamodb's
+	// EventTable is the DynamoDB implementation.
 	// Default: nil, Publish and Complete fan out directly.
-	Events EventStore
+	Events store.EventStore
 
 	// Limits bound sizes and concurrency.
 	Limits Limits
@@ -168,8 +151,8 @@ func (l Limits) withDefaults() Limits {
 type Server struct {
 	engine    Engine
 	store     store.Store
-	events    EventStore
-	sender    Sender
+	events    store.EventStore
+	sender    gateway.Sender
 	hooks     Hooks
 	limits    Limits
 	log       *slog.Logger
@@ -208,9 +191,6 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.store = memory.New(nil)
 	}
-	if s.sender == nil {
-		s.sender = &defaultSender{}
-	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -221,42 +201,6 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	return s, nil
-}
-
-// defaultSender builds a gateway.Client from the default AWS configuration on
-// first use, so that New needs no context and no credentials.
-type defaultSender struct {
-	once   sync.Once
-	client *gateway.Client
-	err    error
-}
-
-func (d *defaultSender) get(ctx context.Context) (*gateway.Client, error) {
-	d.once.Do(func() {
-		cfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			d.err = fmt.Errorf("gqlambda: load AWS configuration for the @connections client: %w", err)
-			return
-		}
-		d.client = gateway.New(cfg, nil)
-	})
-	return d.client, d.err
-}
-
-func (d *defaultSender) Post(ctx context.Context, endpoint, connectionID string, frame []byte) error {
-	c, err := d.get(ctx)
-	if err != nil {
-		return err
-	}
-	return c.Post(ctx, endpoint, connectionID, frame)
-}
-
-func (d *defaultSender) Close(ctx context.Context, endpoint, connectionID string, code int, reason string) error {
-	c, err := d.get(ctx)
-	if err != nil {
-		return err
-	}
-	return c.Close(ctx, endpoint, connectionID, code, reason)
 }
 
 // reportError logs err and passes it to Hooks.OnError.

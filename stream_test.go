@@ -12,23 +12,25 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/store"
+	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
 
 // image is an event item's new image; empty values are left out.
 func image(id, topic, payload, kind string) map[string]events.DynamoDBAttributeValue {
 	img := map[string]events.DynamoDBAttributeValue{
-		gqlambda.EventAttrID:          events.NewStringAttribute(id),
-		gqlambda.EventAttrPublishedAt: events.NewNumberAttribute("1700000000000"),
-		gqlambda.EventAttrTTL:         events.NewNumberAttribute("1700086400"),
+		dynamodb.EventAttrID:          events.NewStringAttribute(id),
+		dynamodb.EventAttrPublishedAt: events.NewNumberAttribute("1700000000000"),
+		dynamodb.EventAttrTTL:         events.NewNumberAttribute("1700086400"),
 	}
 	if topic != "" {
-		img[gqlambda.EventAttrTopic] = events.NewStringAttribute(topic)
+		img[dynamodb.EventAttrTopic] = events.NewStringAttribute(topic)
 	}
 	if payload != "" {
-		img[gqlambda.EventAttrPayload] = events.NewStringAttribute(payload)
+		img[dynamodb.EventAttrPayload] = events.NewStringAttribute(payload)
 	}
 	if kind != "" {
-		img[gqlambda.EventAttrKind] = events.NewStringAttribute(kind)
+		img[dynamodb.EventAttrKind] = events.NewStringAttribute(kind)
 	}
 	return img
 }
@@ -39,7 +41,7 @@ func record(name events.DynamoDBOperationType, seq string, img map[string]events
 		EventName:   string(name),
 		EventSource: "aws:dynamodb",
 		Change: events.DynamoDBStreamRecord{
-			Keys:           map[string]events.DynamoDBAttributeValue{gqlambda.EventAttrID: img[gqlambda.EventAttrID]},
+			Keys:           map[string]events.DynamoDBAttributeValue{dynamodb.EventAttrID: img[dynamodb.EventAttrID]},
 			SequenceNumber: seq,
 			StreamViewType: string(events.DynamoDBStreamViewTypeNewImage),
 		},
@@ -68,7 +70,7 @@ func failures(resp events.DynamoDBEventResponse) []string {
 
 func (h *harness) stream(recs ...events.DynamoDBEventRecord) events.DynamoDBEventResponse {
 	h.t.Helper()
-	resp, err := h.srv.DynamoDBStreamHandler(context.Background(), events.DynamoDBEvent{Records: recs})
+	resp, err := h.srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord)(context.Background(), events.DynamoDBEvent{Records: recs})
 	if err != nil {
 		h.t.Fatalf("DynamoDBStreamHandler: %v", err)
 	}
@@ -141,18 +143,18 @@ func TestStreamHandlerSkipsUndecodableRecords(t *testing.T) {
 		{"no topic", image("bad", "", message("x", "c"), ""), "no topic"},
 		{"empty topic", func() map[string]events.DynamoDBAttributeValue {
 			img := image("bad", "MESSAGES", message("x", "c"), "")
-			img[gqlambda.EventAttrTopic] = events.NewStringAttribute("")
+			img[dynamodb.EventAttrTopic] = events.NewStringAttribute("")
 			return img
 		}(), "no topic"},
 		{"topic not a string", func() map[string]events.DynamoDBAttributeValue {
 			img := image("bad", "", message("x", "c"), "")
-			img[gqlambda.EventAttrTopic] = events.NewNumberAttribute("7")
+			img[dynamodb.EventAttrTopic] = events.NewNumberAttribute("7")
 			return img
 		}(), "attribute topic is not a string"},
 		{"payload not JSON", image("bad", "MESSAGES", `{"id":"x",`, ""), "payload is not JSON"},
 		{"payload not a string", func() map[string]events.DynamoDBAttributeValue {
 			img := image("bad", "MESSAGES", "", "")
-			img[gqlambda.EventAttrPayload] = events.NewMapAttribute(map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute("x")})
+			img[dynamodb.EventAttrPayload] = events.NewMapAttribute(map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute("x")})
 			return img
 		}(), "attribute payload is not a string"},
 		{"unknown kind", image("bad", "MESSAGES", message("x", "c"), "retract"), `unknown kind "retract"`},
@@ -175,7 +177,7 @@ func TestStreamHandlerSkipsUndecodableRecords(t *testing.T) {
 			h.expect("c1", next("s", "1"), next("s", "3"))
 			errs := h.errs.list()
 			if len(errs) != 1 || !strings.Contains(errs[0], "20") || !strings.Contains(errs[0], tt.want) ||
-				!strings.Contains(errs[0], gqlambda.ErrInvalidEvent.Error()) {
+				!strings.Contains(errs[0], store.ErrInvalidEvent.Error()) {
 				t.Errorf("OnError got %q, want one error about record 20: %s", errs, tt.want)
 			}
 		})
@@ -236,7 +238,7 @@ func TestStreamHandlerStoreFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := srv.DynamoDBStreamHandler(t.Context(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+	resp, err := srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord)(t.Context(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
 		record(events.DynamoDBOperationTypeRemove, "1", image("e0", "MESSAGES", "", "")),
 		record(events.DynamoDBOperationTypeInsert, "2", image("e1", "MESSAGES", `{}`, "")),
 		record(events.DynamoDBOperationTypeInsert, "3", image("e2", "MESSAGES", `{}`, "")),
@@ -259,7 +261,7 @@ func TestStreamHandlerCancelled(t *testing.T) {
 	h.subscribe("c1", "s", `subscription { messages { id } }`)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	resp, err := h.srv.DynamoDBStreamHandler(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+	resp, err := h.srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord)(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
 		record(events.DynamoDBOperationTypeInsert, "1", image("e1", "MESSAGES", message("1", "c"), "")),
 		record(events.DynamoDBOperationTypeInsert, "2", image("e2", "MESSAGES", message("2", "c"), "")),
 	}})

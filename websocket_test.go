@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -329,6 +330,17 @@ func TestProtocolViolationsClose(t *testing.T) {
 		{name: "query with the id of an active subscription", init: true, setup: []string{`{"type":"subscribe","id":"s1","payload":{"query":"subscription { multi { id } }"}}`},
 			frame: `{"type":"subscribe","id":"s1","payload":{"query":"{ hello }"}}`, code: 4409,
 			before: []string{`{"type":"error","id":"s1","payload":[{"message":"Subscriber for s1 already exists"}]}`}},
+		// The id is checked before the document: the protocol closes with
+		// 4409 whatever the new operation is.
+		{name: "invalid document with the id of an active subscription", init: true, setup: []string{`{"type":"subscribe","id":"s1","payload":{"query":"subscription { multi { id } }"}}`},
+			frame: `{"type":"subscribe","id":"s1","payload":{"query":"subscription { nosuchfield }"}}`, code: 4409,
+			before: []string{`{"type":"error","id":"s1","payload":[{"message":"Subscriber for s1 already exists"}]}`}},
+		{name: "unparsable document with the id of an active subscription", init: true, setup: []string{`{"type":"subscribe","id":"s1","payload":{"query":"subscription { multi { id } }"}}`},
+			frame: `{"type":"subscribe","id":"s1","payload":{"query":"subscription {"}}`, code: 4409,
+			before: []string{`{"type":"error","id":"s1","payload":[{"message":"Subscriber for s1 already exists"}]}`}},
+		{name: "refused subscription with the id of an active subscription", init: true, setup: []string{`{"type":"subscribe","id":"s1","payload":{"query":"subscription { multi { id } }"}}`},
+			frame: `{"type":"subscribe","id":"s1","payload":{"query":"subscription { hooked(reject: true) }"}}`, code: 4409,
+			before: []string{`{"type":"error","id":"s1","payload":[{"message":"Subscriber for s1 already exists"}]}`}},
 		{name: "not JSON", frame: `hello`, code: 4400},
 		{name: "JSON but not an object", init: true, frame: `[1,2]`, code: 4400},
 		{name: "unknown message type", init: true, frame: `{"type":"start","id":"1","payload":{"query":"{ hello }"}}`, code: 4400},
@@ -603,6 +615,35 @@ func TestNewValidatesConfig(t *testing.T) {
 	newHarness(t, nil) // an explicit store is fine on Lambda
 	if _, err := gqlambda.New(gqlambda.Config{Engine: fakeEngine{}}); !errors.Is(err, gqlambda.ErrMemoryStoreOnLambda) {
 		t.Errorf("on Lambda without a store: %v", err)
+	}
+}
+
+// TestNoSender: without Config.Sender, the server cannot reach WebSocket
+// clients: it refuses connections with 500 and reports why, and Publish says
+// so; GraphQL over HTTP still works.
+func TestNoSender(t *testing.T) {
+	t.Parallel()
+	var reported []error
+	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) {
+		c.Sender = nil
+		c.Hooks.OnError = func(_ context.Context, err error) { reported = append(reported, err) }
+	})
+	if resp := h.connectWith("c1", "graphql-transport-ws"); resp.StatusCode != 500 {
+		t.Errorf("$connect without a sender: status %d, want 500", resp.StatusCode)
+	}
+	if len(reported) != 1 || !errors.Is(reported[0], gqlambda.ErrNoSender) {
+		t.Errorf("reported %v, want ErrNoSender", reported)
+	}
+	if _, err := h.store.GetConnection(t.Context(), "c1"); err == nil {
+		t.Error("the refused connection was stored")
+	}
+	if _, err := h.srv.Publish(t.Context(), "MESSAGES", map[string]any{"text": "x"}); !errors.Is(err, gqlambda.ErrNoSender) {
+		t.Errorf("Publish without a sender: %v, want ErrNoSender", err)
+	}
+	rr := httptest.NewRecorder()
+	h.srv.HTTPHandler(nil).ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/graphql?query=%7Bhello%7D", nil))
+	if rr.Code != 200 || !strings.Contains(rr.Body.String(), `"world"`) {
+		t.Errorf("GraphQL over HTTP without a sender: %d %s", rr.Code, rr.Body)
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"github.com/gqlambda/gqlambda/gateway"
 )
 
+var _ gateway.Sender = (*Gateway)(nil)
+
 // Headers of a DELETE on the @connections API that choose the close frame,
 // an extension of this emulator: API Gateway's DeleteConnection always
 // closes without a status code.
@@ -60,7 +62,7 @@ func (g *Gateway) Post(ctx context.Context, endpoint, connectionID string, frame
 // Options.CodelessClose, as API Gateway's DeleteConnection does: with a
 // close frame without status code. The reason is cut to the 123 bytes a
 // close frame holds. Closing a connection that is gone or already closing
-// succeeds, as it does with gateway.Client. Close returns once the
+// succeeds, as it does with apigw.Client. Close returns once the
 // connection is gone for Post; the close handshake and the $disconnect
 // follow in the background.
 func (g *Gateway) Close(ctx context.Context, endpoint, connectionID string, code int, reason string) error {

@@ -15,21 +15,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/coder/websocket"
 
 	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/gateway/apigw"
 	"github.com/gqlambda/gqlambda/localgateway"
 )
 
 // productionClient is the @connections client gqlambda uses on AWS, with
 // static credentials: every request it sends is SigV4-signed.
-func productionClient() *gateway.Client {
-	return gateway.New(aws.Config{
+func productionClient() *apigw.Client {
+	return apigw.New(apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCALGATEWAY", "secret", ""),
-	}, &gateway.Options{MaxAttempts: 2})
+	}), &apigw.Options{MaxAttempts: 2})
 }
 
 // clock is a settable clock.
@@ -45,7 +46,7 @@ func (c *clock) set(t time.Time)     { c.t.Store(&t) }
 func (c *clock) now() time.Time      { return *c.t.Load() }
 func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
 
-// TestProductionClient drives the @connections API with gateway.Client, as
+// TestProductionClient drives the @connections API with apigw.Client, as
 // gqlambda does on AWS: posts, connection info, oversize posts, delete, and
 // 410 for a gone connection mapped to gateway.ErrGone.
 func TestProductionClient(t *testing.T) {

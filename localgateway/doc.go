@@ -6,8 +6,8 @@
 // the function Lambda would call, with the $connect, $default and
 // $disconnect events API Gateway sends. It serves the @connections
 // management API on the same listener, so the production client
-// (gateway.Client) works against it unchanged, and it is itself a Sender of
-// the gqlambda package, reaching its connections in process:
+// (gateway/apigw's Client) works against it unchanged, and it is itself a
+// [gateway.Sender], reaching its connections in process:
 //
 //	var srv *gqlambda.Server
 //	g, err := localgateway.New(localgateway.Options{
@@ -22,7 +22,7 @@
 //
 // With the gateway as Sender, close codes reach the clients (graphql-ws's
 // 4401, 4403...), which API Gateway cannot do. To run exactly as on AWS,
-// give the server a gateway.Client built with any static credentials, or
+// give the server an apigw.Client built with any static credentials, or
 // set Options.CodelessClose: a client connecting to a loopback address
 // makes gqlambda post to http://{host}/{stage}, the gateway's @connections
 // endpoint.
@@ -98,7 +98,7 @@
 // "Connection Closed Normally" in $disconnect. A connection that does not
 // exist, is closing, or is still in its $connect answers 410 GoneException.
 // Errors carry x-amzn-ErrorType, so the AWS SDKs raise their typed
-// exceptions (gateway.Client then wraps gateway.ErrGone and
+// exceptions (apigw.Client then wraps gateway.ErrGone and
 // gateway.ErrPayloadTooLarge). Any Authorization header, or presigned query,
 // is accepted without checking the signature; a request with neither is
 // refused with 403 ForbiddenException, as AWS refuses unsigned calls.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/engine/graphqlgo"
+	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/localgateway"
 	"github.com/gqlambda/gqlambda/store/memory"
 )
@@ -57,7 +58,7 @@ func TestGQLambda(t *testing.T) {
 				rec.handle(ctx, ev) // record only
 				return srv.WebSocketHandler(ctx, ev)
 			}})
-			var sender gqlambda.Sender = g
+			var sender gateway.Sender = g
 			if tc.production {
 				// The endpoint comes from the events: http://127.0.0.1:{port}/local.
 				sender = productionClient()
@@ -123,11 +124,11 @@ func TestGQLambda(t *testing.T) {
 // client offering no protocol it speaks, and the handshake fails with 400.
 func TestGQLambdaRefusesUnknownSubprotocol(t *testing.T) {
 	var srv *gqlambda.Server
-	_, hs := start(t, &recorder{}, localgateway.Options{Handler: func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	g, hs := start(t, &recorder{}, localgateway.Options{Handler: func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 		return srv.WebSocketHandler(ctx, ev)
 	}})
 	var err error
-	srv, err = gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(chatSchema(t), nil), Store: memory.New(nil)})
+	srv, err = gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(chatSchema(t), nil), Store: memory.New(nil), Sender: g})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
+	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
 
 // dynamoCLI returns a cli for DynamoDB Local (and its endpoint), with an
@@ -98,11 +98,11 @@ func TestPublish(t *testing.T) {
 		wantKind    string
 		wantPayload string // empty: no payload attribute
 	}{
-		{name: "publish", topic: "T1", args: []string{"T1", `{"message": "hi"}`}, wantKind: gqlambda.EventKindPublish, wantPayload: `{"message": "hi"}`},
-		{name: "publish without payload", topic: "T2", args: []string{"T2"}, wantKind: gqlambda.EventKindPublish},
-		{name: "publish from stdin", topic: "T3", args: []string{"T3", "-"}, wantKind: gqlambda.EventKindPublish, wantPayload: `{"from": "stdin"}`},
-		{name: "complete all", topic: "T4", args: []string{"-complete", "T4"}, wantKind: gqlambda.EventKindComplete},
-		{name: "complete matching", topic: "T5", args: []string{"-complete", "T5", `{"id": 1}`}, wantKind: gqlambda.EventKindComplete, wantPayload: `{"id": 1}`},
+		{name: "publish", topic: "T1", args: []string{"T1", `{"message": "hi"}`}, wantKind: dynamodb.EventKindPublish, wantPayload: `{"message": "hi"}`},
+		{name: "publish without payload", topic: "T2", args: []string{"T2"}, wantKind: dynamodb.EventKindPublish},
+		{name: "publish from stdin", topic: "T3", args: []string{"T3", "-"}, wantKind: dynamodb.EventKindPublish, wantPayload: `{"from": "stdin"}`},
+		{name: "complete all", topic: "T4", args: []string{"-complete", "T4"}, wantKind: dynamodb.EventKindComplete},
+		{name: "complete matching", topic: "T5", args: []string{"-complete", "T5", `{"id": 1}`}, wantKind: dynamodb.EventKindComplete, wantPayload: `{"id": 1}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,7 +117,7 @@ func TestPublish(t *testing.T) {
 			}
 			out, err := client.GetItem(t.Context(), &awsdynamodb.GetItemInput{
 				TableName:      aws.String(table),
-				Key:            map[string]types.AttributeValue{gqlambda.EventAttrID: &types.AttributeValueMemberS{Value: id}},
+				Key:            map[string]types.AttributeValue{dynamodb.EventAttrID: &types.AttributeValueMemberS{Value: id}},
 				ConsistentRead: aws.Bool(true),
 			})
 			if err != nil {
@@ -126,14 +126,14 @@ func TestPublish(t *testing.T) {
 			if out.Item == nil {
 				t.Fatalf("no event item %s", id)
 			}
-			checkEq(t, "topic", str(out.Item[gqlambda.EventAttrTopic]), tt.topic)
-			checkEq(t, "kind", str(out.Item[gqlambda.EventAttrKind]), tt.wantKind)
-			checkEq(t, "payload", str(out.Item[gqlambda.EventAttrPayload]), tt.wantPayload)
-			if _, ok := out.Item[gqlambda.EventAttrPublishedAt].(*types.AttributeValueMemberN); !ok {
-				t.Errorf("publishedAt = %#v", out.Item[gqlambda.EventAttrPublishedAt])
+			checkEq(t, "topic", str(out.Item[dynamodb.EventAttrTopic]), tt.topic)
+			checkEq(t, "kind", str(out.Item[dynamodb.EventAttrKind]), tt.wantKind)
+			checkEq(t, "payload", str(out.Item[dynamodb.EventAttrPayload]), tt.wantPayload)
+			if _, ok := out.Item[dynamodb.EventAttrPublishedAt].(*types.AttributeValueMemberN); !ok {
+				t.Errorf("publishedAt = %#v", out.Item[dynamodb.EventAttrPublishedAt])
 			}
-			if _, ok := out.Item[gqlambda.EventAttrTTL].(*types.AttributeValueMemberN); !ok {
-				t.Errorf("ttl = %#v", out.Item[gqlambda.EventAttrTTL])
+			if _, ok := out.Item[dynamodb.EventAttrTTL].(*types.AttributeValueMemberN); !ok {
+				t.Errorf("ttl = %#v", out.Item[dynamodb.EventAttrTTL])
 			}
 		})
 	}

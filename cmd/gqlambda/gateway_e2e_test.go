@@ -24,7 +24,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
-	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/examples/chat/app"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
@@ -215,7 +214,7 @@ func TestGatewayWithRuntimeInterfaceEmulator(t *testing.T) {
 	// The mutations went through the events table.
 	topics := map[string]int{}
 	for _, item := range scan(t, client, tables.Events) {
-		topics[str(item[gqlambda.EventAttrTopic])]++
+		topics[str(item[dynamodb.EventAttrTopic])]++
 	}
 	if topics["MESSAGE_BROADCAST"] != 1 || topics["CHAT_MESSAGE"] != 1 {
 		t.Errorf("events by topic: %v, want one MESSAGE_BROADCAST and one CHAT_MESSAGE", topics)

@@ -10,7 +10,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
 
@@ -92,7 +92,7 @@ func (c cli) publish(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ev := gqlambda.Event{ID: rand.Text(), Topic: o.topic, Payload: o.payload, Complete: o.complete, PublishedAt: time.Now()}
+	ev := store.Event{ID: rand.Text(), Topic: o.topic, Payload: o.payload, Complete: o.complete, PublishedAt: time.Now()}
 	if err := dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: o.table}).PutEvent(ctx, ev); err != nil {
 		return fmt.Errorf("gqlambda: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/gqlambda/gqlambda/gateway"
 )
 
+var _ gateway.Sender = (*Recorder)(nil)
+
 // Recorder records the frames posted to each connection and the connections
 // closed, the way API Gateway's @connections API would see them. A post to a
 // connection that was closed, or marked gone with [Recorder.SetGone], fails

@@ -5,17 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
+	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
 
@@ -62,24 +65,24 @@ func TestEventItemFormat(t *testing.T) {
 	published := time.UnixMilli(1_699_999_999_001)
 	tests := []struct {
 		name string
-		ev   gqlambda.Event
+		ev   store.Event
 		want map[string]string
 	}{
 		{
 			name: "publish",
-			ev:   gqlambda.Event{ID: "e1", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":"1"}`), PublishedAt: published},
+			ev:   store.Event{ID: "e1", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":"1"}`), PublishedAt: published},
 			want: map[string]string{"id": "S:e1", "topic": "S:MESSAGES", "payload": `S:{"id":"1"}`, "kind": "S:publish",
 				"publishedAt": "N:1699999999001", "ttl": "N:1700003600"},
 		},
 		{
 			name: "complete of every subscription",
-			ev:   gqlambda.Event{ID: "e2", Topic: "MESSAGES", Complete: true, PublishedAt: published},
+			ev:   store.Event{ID: "e2", Topic: "MESSAGES", Complete: true, PublishedAt: published},
 			want: map[string]string{"id": "S:e2", "topic": "S:MESSAGES", "kind": "S:complete",
 				"publishedAt": "N:1699999999001", "ttl": "N:1700003600"},
 		},
 		{
 			name: "no PublishedAt",
-			ev:   gqlambda.Event{ID: "e3", Topic: "T", Payload: json.RawMessage(`null`)},
+			ev:   store.Event{ID: "e3", Topic: "T", Payload: json.RawMessage(`null`)},
 			want: map[string]string{"id": "S:e3", "topic": "S:T", "payload": "S:null", "kind": "S:publish",
 				"publishedAt": "N:1700000000123", "ttl": "N:1700003600"},
 		},
@@ -114,15 +117,12 @@ func TestEventItemFormat(t *testing.T) {
 // attributes the events table is defined with.
 func TestEventAttributesMatchTables(t *testing.T) {
 	t.Parallel()
-	if gqlambda.EventAttrID != dynamodb.AttrID || gqlambda.EventAttrTTL != dynamodb.AttrTTL {
-		t.Errorf("event item attributes %q/%q, table attributes %q/%q", gqlambda.EventAttrID, gqlambda.EventAttrTTL, dynamodb.AttrID, dynamodb.AttrTTL)
-	}
 	defs := dynamodb.TableDefinitions(dynamodb.Tables{Events: "ev"})
 	for _, d := range defs {
 		if aws.ToString(d.TableName) != "ev" {
 			continue
 		}
-		if len(d.KeySchema) != 1 || aws.ToString(d.KeySchema[0].AttributeName) != gqlambda.EventAttrID {
+		if len(d.KeySchema) != 1 || aws.ToString(d.KeySchema[0].AttributeName) != dynamodb.EventAttrID {
 			t.Errorf("events table key %v", d.KeySchema)
 		}
 		if d.StreamSpecification == nil || !aws.ToBool(d.StreamSpecification.StreamEnabled) || d.StreamSpecification.StreamViewType != types.StreamViewTypeNewImage {
@@ -135,7 +135,7 @@ func TestEventAttributesMatchTables(t *testing.T) {
 
 func TestEventTableName(t *testing.T) {
 	t.Parallel()
-	ev := gqlambda.Event{ID: "e", Topic: "T"}
+	ev := store.Event{ID: "e", Topic: "T"}
 
 	rec := &putRecorder{}
 	if err := dynamodb.NewEventTable(rec, &dynamodb.EventOptions{Table: "custom"}).PutEvent(t.Context(), ev); err != nil {
@@ -179,16 +179,16 @@ func TestPutEventRefusesInvalidEvents(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		ev   gqlambda.Event
+		ev   store.Event
 	}{
-		{"no id", gqlambda.Event{Topic: "T"}},
-		{"no topic", gqlambda.Event{ID: "e"}},
-		{"payload not JSON", gqlambda.Event{ID: "e", Topic: "T", Payload: json.RawMessage(`{"a":`)}},
+		{"no id", store.Event{Topic: "T"}},
+		{"no topic", store.Event{ID: "e"}},
+		{"payload not JSON", store.Event{ID: "e", Topic: "T", Payload: json.RawMessage(`{"a":`)}},
 	}
 	for _, tt := range tests {
 		rec := &putRecorder{}
 		err := dynamodb.NewEventTable(rec, nil).PutEvent(t.Context(), tt.ev)
-		if !errors.Is(err, gqlambda.ErrInvalidEvent) {
+		if !errors.Is(err, store.ErrInvalidEvent) {
 			t.Errorf("%s: err %v, want ErrInvalidEvent", tt.name, err)
 		}
 		if n := len(rec.inputs()); n != 0 {
@@ -196,7 +196,7 @@ func TestPutEventRefusesInvalidEvents(t *testing.T) {
 		}
 	}
 	rec := &putRecorder{err: errors.New("throttled")}
-	if err := dynamodb.NewEventTable(rec, nil).PutEvent(t.Context(), gqlambda.Event{ID: "e", Topic: "T"}); err == nil || errors.Is(err, dynamodb.ErrDuplicateEvent) {
+	if err := dynamodb.NewEventTable(rec, nil).PutEvent(t.Context(), store.Event{ID: "e", Topic: "T"}); err == nil || errors.Is(err, dynamodb.ErrDuplicateEvent) {
 		t.Errorf("PutItem failure: %v", err)
 	}
 }
@@ -212,7 +212,7 @@ func TestEventTableLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	table := dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: tables.Events})
-	ev := gqlambda.Event{ID: "e1", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":"1"}`), PublishedAt: time.UnixMilli(1_700_000_000_000)}
+	ev := store.Event{ID: "e1", Topic: "MESSAGES", Payload: json.RawMessage(`{"id":"1"}`), PublishedAt: time.UnixMilli(1_700_000_000_000)}
 	if err := table.PutEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
@@ -244,5 +244,64 @@ func TestEventTableLocal(t *testing.T) {
 	}
 	if p := plain(t, out.Item)["payload"]; p != `S:{"id":"1"}` {
 		t.Errorf("payload after duplicate %s", p)
+	}
+}
+
+// TestDecodeEventRecord: the stream decoder reads back what PutEvent writes,
+// skips what is not an insert, and refuses malformed items with
+// store.ErrInvalidEvent.
+func TestDecodeEventRecord(t *testing.T) {
+	t.Parallel()
+	item := func(attrs map[string]events.DynamoDBAttributeValue) events.DynamoDBEventRecord {
+		img := map[string]events.DynamoDBAttributeValue{
+			dynamodb.EventAttrID:    events.NewStringAttribute("e1"),
+			dynamodb.EventAttrTopic: events.NewStringAttribute("T"),
+		}
+		for k, v := range attrs {
+			if v.DataType() == events.DataTypeNull {
+				delete(img, k)
+				continue
+			}
+			img[k] = v
+		}
+		return events.DynamoDBEventRecord{EventName: "INSERT", Change: events.DynamoDBStreamRecord{NewImage: img}}
+	}
+	null := events.NewNullAttribute()
+	tests := []struct {
+		name    string
+		rec     events.DynamoDBEventRecord
+		want    []store.Event
+		invalid bool
+	}{
+		{name: "publish", rec: item(map[string]events.DynamoDBAttributeValue{
+			dynamodb.EventAttrPayload:     events.NewStringAttribute(`{"id":"1"}`),
+			dynamodb.EventAttrPublishedAt: events.NewNumberAttribute("1700000000000"),
+		}), want: []store.Event{{ID: "e1", Topic: "T", Payload: json.RawMessage(`{"id":"1"}`), PublishedAt: time.UnixMilli(1_700_000_000_000)}}},
+		{name: "complete without payload", rec: item(map[string]events.DynamoDBAttributeValue{
+			dynamodb.EventAttrKind: events.NewStringAttribute(dynamodb.EventKindComplete),
+		}), want: []store.Event{{ID: "e1", Topic: "T", Complete: true}}},
+		{name: "modify is skipped", rec: func() events.DynamoDBEventRecord { r := item(nil); r.EventName = "MODIFY"; return r }()},
+		{name: "remove is skipped", rec: func() events.DynamoDBEventRecord { r := item(nil); r.EventName = "REMOVE"; return r }()},
+		{name: "no topic", rec: item(map[string]events.DynamoDBAttributeValue{dynamodb.EventAttrTopic: null}), invalid: true},
+		{name: "topic not a string", rec: item(map[string]events.DynamoDBAttributeValue{dynamodb.EventAttrTopic: events.NewNumberAttribute("7")}), invalid: true},
+		{name: "payload not JSON", rec: item(map[string]events.DynamoDBAttributeValue{dynamodb.EventAttrPayload: events.NewStringAttribute(`{"a":`)}), invalid: true},
+		{name: "payload a map", rec: item(map[string]events.DynamoDBAttributeValue{dynamodb.EventAttrPayload: events.NewMapAttribute(nil)}), invalid: true},
+		{name: "unknown kind", rec: item(map[string]events.DynamoDBAttributeValue{dynamodb.EventAttrKind: events.NewStringAttribute("delete")}), invalid: true},
+	}
+	for _, tt := range tests {
+		got, err := dynamodb.DecodeEventRecord(tt.rec)
+		if tt.invalid {
+			if !errors.Is(err, store.ErrInvalidEvent) || !strings.Contains(err.Error(), "e1") {
+				t.Errorf("%s: err %v, want ErrInvalidEvent naming the event", tt.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/graphql-go/graphql"
 
 	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/engine/graphqlgo"
-	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/gateway/apigw"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
@@ -91,7 +92,7 @@ func (s *connectionsSink) check(n int) error {
 }
 
 // fanOutEnv is a server on the DynamoDB store of DynamoDB Local with the
-// production gateway.Client posting to a local sink.
+// production apigw.Client posting to a local sink.
 type fanOutEnv struct {
 	srv   *gqlambda.Server
 	sink  *connectionsSink
@@ -147,7 +148,7 @@ func newFanOutEnv(b *testing.B, n int) *fanOutEnv {
 	srv, err := gqlambda.New(gqlambda.Config{
 		Engine:   graphqlgo.New(schema, nil),
 		Store:    dynamodb.New(client, &dynamodb.Options{Tables: tables}),
-		Sender:   gateway.New(awsCfg, &gateway.Options{HTTPClient: hc}),
+		Sender:   apigw.New(apigatewaymanagementapi.NewFromConfig(awsCfg), &apigw.Options{HTTPClient: hc}),
 		Endpoint: hs.URL + "/bench",
 		Hooks: gqlambda.Hooks{OnError: func(_ context.Context, err error) {
 			if serverErrs.Add(1) <= 3 {
@@ -242,7 +243,7 @@ func benchmarkFanOut(b *testing.B, n int, latency time.Duration) {
 
 // BenchmarkFanOut1000 measures one Publish to the 1,000 subscriptions of a
 // topic: the strongly consistent Query of DynamoDB Local, one shared
-// execution, and 1,000 posts through the production gateway.Client to a
+// execution, and 1,000 posts through the production apigw.Client to a
 // local sink that answers at once. µs/post is wall time per post; the sink
 // runs in the benchmark's process, so its work is in ns/op and allocs/op.
 func BenchmarkFanOut1000(b *testing.B) {

@@ -15,9 +15,12 @@
 // concatenation, pagination and mutation during iteration of
 // TopicSubscriptions, context cancellation, and the races between
 // concurrent invocations that leave orphan rows behind: subscribe against
-// disconnect, delete against delete. Two cases drive a real
-// [gqlambda.Server] on the store: a lost $disconnect cleaned up when a
-// delivery is answered 410 Gone, and subscribe frames racing $disconnect.
+// disconnect, delete against delete.
+//
+// The package knows nothing of GraphQL or of the server: what the server
+// does with a store (a lost $disconnect cleaned up when a delivery is
+// answered 410 Gone, subscribe frames racing $disconnect) is tested by the
+// server's own suite, which runs over every store.
 package storetest
 
 import (
@@ -139,10 +142,6 @@ func cases() []testCase {
 
 		// Context cancellation.
 		{name: "CancelledContext", run: testCancelledContext},
-
-		// Through a real server.
-		{name: "LostDisconnectCleanedUpOnDelivery", run: testLostDisconnectCleanedUpOnDelivery},
-		{name: "SubscribeDisconnectRaceThroughServer", run: testSubscribeDisconnectRaceThroughServer},
 
 		// Expiry while held (Options.NewClockedStore).
 		{name: "ConnectionExpiresWhileHeld", clocked: true, run: testConnectionExpiresWhileHeld},

@@ -10,7 +10,7 @@
 // consistent TopicSubscriptions.
 //
 // BENCH_PHASE=publish builds the publisher (DynamoDB store, the production
-// gateway.Client posting to BENCH_SINK_ENDPOINT through a net/http transport
+// apigw.Client posting to BENCH_SINK_ENDPOINT through a net/http transport
 // capped at BENCH_MAX_SOCKETS connections, 0 = none) and times one
 // Server.Publish per publish command read from stdin.
 //
@@ -52,12 +52,14 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/graphql-go/graphql"
 
 	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/engine/graphqlgo"
 	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/gateway/apigw"
 	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
@@ -286,21 +288,21 @@ func gatewayHTTPClient(maxSockets, n int) *http.Client {
 	}}
 }
 
-// sender returns the production gateway.Client posting to the sink, or a
+// sender returns the production apigw.Client posting to the sink, or a
 // recorder when there is no sink (setup without BENCH_SINK_ENDPOINT). The
 // server stores Config.Endpoint with every connection and subscription, and
 // Publish posts to the stored endpoint: subscriptions created without a sink
 // keep API Gateway's own endpoint, so the harness passes the sink to both
 // phases.
-func sender(c config) gqlambda.Sender {
+func sender(c config) gateway.Sender {
 	if c.sinkEndpoint == "" {
 		return gatewaytest.NewRecorder()
 	}
-	var opts gateway.Options
+	var opts apigw.Options
 	if c.httpMode != "sdk" {
 		opts.HTTPClient = gatewayHTTPClient(c.maxSockets, c.n)
 	}
-	return gateway.New(awsConfig(c), &opts)
+	return apigw.New(apigatewaymanagementapi.NewFromConfig(awsConfig(c)), &opts)
 }
 
 // newServer builds the server on the DynamoDB store of DynamoDB Local.

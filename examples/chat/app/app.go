@@ -26,11 +26,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/gateway/apigw"
 	"github.com/gqlambda/gqlambda/localgateway"
 	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
@@ -92,6 +94,9 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 		Engine: engine,
 		Hooks:  Hooks(),
 		Store:  dynamodb.New(client, &dynamodb.Options{Tables: tables}),
+		// Frames reach clients through the API's @connections endpoint,
+		// signed with the function's role.
+		Sender: apigw.New(apigatewaymanagementapi.NewFromConfig(cfg), &apigw.Options{Logger: logger}),
 		// Mutations write events to the events table; its stream delivers
 		// them (the stream handler below), so a mutation returns at once.
 		Events: dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: tables.Events}),
@@ -106,7 +111,7 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 	case "http":
 		lambda.Start(srv.HTTPAPIHandler(nil))
 	case "stream":
-		lambda.Start(srv.DynamoDBStreamHandler)
+		lambda.Start(srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord))
 	default:
 		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http or stream", h)
 	}
@@ -229,7 +234,7 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 			// Events written before this run are not delivered again.
 			StartingPosition: streamtypes.ShardIteratorTypeLatest,
 			Handler: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-				return srv.DynamoDBStreamHandler(ctx, ev)
+				return srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord)(ctx, ev)
 			},
 			Logger: logger,
 		})

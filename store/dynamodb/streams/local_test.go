@@ -287,7 +287,7 @@ func TestEndToEnd(t *testing.T) {
 	p := newPipeline(t)
 	p.subscribe("c1")
 	p.subscribe("c2")
-	start(t, localPoller(t, p.client, p.tables.Events, p.srv.DynamoDBStreamHandler))
+	start(t, localPoller(t, p.client, p.tables.Events, p.srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord)))
 
 	p.publish("hello")
 	ack := `{"type":"connection_ack"}`
@@ -316,16 +316,16 @@ func TestEndToEndRetry(t *testing.T) {
 
 	var attempts atomic.Int64 // batches that held the event "two"
 	isTwo := func(r events.DynamoDBEventRecord) bool {
-		payload, ok := r.Change.NewImage[gqlambda.EventAttrPayload]
+		payload, ok := r.Change.NewImage[dynamodb.EventAttrPayload]
 		return ok && payload.DataType() == events.DataTypeString && strings.Contains(payload.String(), `"two"`)
 	}
 	handler := func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 		i := slices.IndexFunc(ev.Records, isTwo)
 		if i < 0 || attempts.Add(1) > 1 {
-			return p.srv.DynamoDBStreamHandler(ctx, ev)
+			return p.srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord)(ctx, ev)
 		}
 		// The first attempt: deliver what comes before, fail the rest.
-		resp, err := p.srv.DynamoDBStreamHandler(ctx, events.DynamoDBEvent{Records: ev.Records[:i]})
+		resp, err := p.srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord)(ctx, events.DynamoDBEvent{Records: ev.Records[:i]})
 		for _, r := range ev.Records[i:] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: r.Change.SequenceNumber})
 		}

@@ -1,4 +1,4 @@
-package gateway_test
+package apigw_test
 
 import (
 	"context"
@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/gateway/apigw"
 )
 
 func Example() {
@@ -27,12 +28,12 @@ func Example() {
 	}))
 	defer api.Close()
 
-	// In a Lambda function, cfg comes from config.LoadDefaultConfig.
-	cfg := aws.Config{
+	// In a Lambda function, apigw.NewDefault loads the function's
+	// configuration and role instead.
+	client := apigw.New(apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
 		Region:      "eu-west-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-	}
-	client := gateway.New(cfg, nil)
+	}), nil)
 
 	ctx := context.Background()
 	endpoint := api.URL + "/prod"

@@ -1,4 +1,4 @@
-package gateway
+package apigw
 
 // EndpointCount returns the number of endpoints c has created SDK clients
 // for.

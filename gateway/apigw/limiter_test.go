@@ -1,4 +1,4 @@
-package gateway
+package apigw
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 func TestLimiterAdjusts(t *testing.T) {
@@ -143,7 +141,7 @@ func TestLimiterBoundsConcurrency(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	c := New(aws.Config{}, &Options{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond})
+	c := New(nil, &Options{BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond})
 	tests := []struct {
 		attempt int
 		ceil    time.Duration

@@ -2,6 +2,7 @@ package gqlambda
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,10 @@ import (
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/store"
 )
+
+// This file is the fan-out flow: Publish, Complete and Deliver find the
+// subscriptions of a topic, execute their documents with the payload and
+// post the frames.
 
 // PublishResult sums up what a [Server.Publish] or [Server.Complete] did.
 // Matched = Delivered + Gone + Failed.
@@ -51,22 +56,16 @@ type PublishResult struct {
 //
 // Publish returns once every delivery has settled: delivered, gone, or failed
 // for good (see [PublishResult]). Its error reports what stopped it early (the
-// store, the context); the result then counts what happened before. It is
-// safe to call from any goroutine, any Lambda, and from resolvers and hooks.
+// store, the context, a missing Config.Sender); the result then counts what
+// happened before. It is safe to call from any goroutine, any Lambda, and
+// from resolvers and hooks.
 //
 // With Config.Events set, Publish only writes the event to that store and
 // returns PublishResult{Stored: true}: the store's stream delivers it
 // asynchronously (see [Server.DynamoDBStreamHandler]), and its error is the
 // store's.
 func (s *Server) Publish(ctx context.Context, topic string, payload any) (PublishResult, error) {
-	if s.events != nil {
-		return s.storeEvent(ctx, topic, payload, false)
-	}
-	ev, err := newEvent(topic, payload)
-	if err != nil {
-		return PublishResult{}, err
-	}
-	return s.fanOut(ctx, ev, false)
+	return s.publish(ctx, topic, payload, false)
 }
 
 // Complete ends every subscription of topic whose filter matches payload
@@ -75,18 +74,52 @@ func (s *Server) Publish(ctx context.Context, topic string, payload any) (Publis
 // [Server.Publish]; Delivered counts the `complete` frames sent. With
 // Config.Events set it is stored for asynchronous delivery like Publish.
 func (s *Server) Complete(ctx context.Context, topic string, payload any) (PublishResult, error) {
-	if s.events != nil {
-		return s.storeEvent(ctx, topic, payload, true)
+	return s.publish(ctx, topic, payload, true)
+}
+
+// Deliver fans ev out now, as [Server.Publish] (or [Server.Complete] when
+// ev.Complete is set) does without Config.Events, whatever Config.Events
+// says. It is what stream handlers call for each stored event; it returns
+// like Publish. An event that can never be delivered (no topic, a payload
+// that is not JSON) is an error wrapping [store.ErrInvalidEvent], before
+// anything is delivered.
+func (s *Server) Deliver(ctx context.Context, ev store.Event) (PublishResult, error) {
+	p, err := decodePublication(ev.Topic, ev.Payload)
+	if err != nil {
+		return PublishResult{}, fmt.Errorf("gqlambda: %w %s: %w", store.ErrInvalidEvent, ev.ID, err)
 	}
-	ev, err := newEvent(topic, payload)
+	return s.fanOut(ctx, p, ev.Complete)
+}
+
+// publish is Publish (complete false) and Complete (complete true): the
+// payload is encoded once, and either stored for the event store's stream or
+// decoded once for a direct fan-out.
+func (s *Server) publish(ctx context.Context, topic string, payload any, complete bool) (PublishResult, error) {
+	raw, err := encodePayload(topic, payload)
 	if err != nil {
 		return PublishResult{}, err
 	}
-	return s.fanOut(ctx, ev, true)
+	if s.events != nil {
+		return s.storeEvent(ctx, store.Event{ID: rand.Text(), Topic: topic, Payload: raw, Complete: complete, PublishedAt: s.now()})
+	}
+	p, err := decodePublication(topic, raw)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	return s.fanOut(ctx, p, complete)
 }
 
-// event is one published event.
-type event struct {
+// storeEvent writes a Publish or Complete to the event store.
+func (s *Server) storeEvent(ctx context.Context, ev store.Event) (PublishResult, error) {
+	if err := s.events.PutEvent(ctx, ev); err != nil {
+		return PublishResult{}, fmt.Errorf("gqlambda: store event for topic %q: %w", ev.Topic, err)
+	}
+	s.log.DebugContext(ctx, "event stored", slog.String("topic", ev.Topic), slog.String("event_id", ev.ID), slog.Bool("complete", ev.Complete))
+	return PublishResult{Stored: true}, nil
+}
+
+// publication is one event being fanned out.
+type publication struct {
 	topic string
 	// value is the payload as JSON decodes it: what filters and resolvers see.
 	value any
@@ -94,55 +127,27 @@ type event struct {
 	all bool
 }
 
-func newEvent(topic string, payload any) (event, error) {
-	raw, err := encodePayload(topic, payload)
-	if err != nil {
-		return event{}, err
-	}
-	return decodeEvent(topic, raw)
-}
-
-// encodePayload encodes a Publish or Complete payload as JSON: nothing for a
-// nil payload (every subscription matches), "null" for a value that encodes
-// to nothing (filters see nil).
-func encodePayload(topic string, payload any) (json.RawMessage, error) {
+// decodePublication builds the publication of topic with the JSON payload
+// raw, as encodePayload encodes it.
+func decodePublication(topic string, raw json.RawMessage) (publication, error) {
 	if topic == "" {
-		return nil, ErrEmptyTopic
+		return publication{}, ErrEmptyTopic
 	}
-	if payload == nil {
-		return nil, nil
-	}
-	raw, err := encodeValue(payload)
-	if err != nil {
-		return nil, fmt.Errorf("gqlambda: encode payload for topic %q: %w", topic, err)
-	}
-	if raw == nil {
-		raw = json.RawMessage("null")
-	}
-	return raw, nil
-}
-
-// decodeEvent builds the event of topic with the JSON payload raw, as
-// encodePayload encodes it.
-func decodeEvent(topic string, raw json.RawMessage) (event, error) {
-	if topic == "" {
-		return event{}, ErrEmptyTopic
-	}
-	ev := event{topic: topic}
+	p := publication{topic: topic}
 	if len(raw) == 0 {
-		ev.all = true
-		return ev, nil
+		p.all = true
+		return p, nil
 	}
-	if err := json.Unmarshal(raw, &ev.value); err != nil {
-		return event{}, fmt.Errorf("gqlambda: decode payload for topic %q: %w", topic, err)
+	if err := json.Unmarshal(raw, &p.value); err != nil {
+		return publication{}, fmt.Errorf("gqlambda: decode payload for topic %q: %w", topic, err)
 	}
-	return ev, nil
+	return p, nil
 }
 
 // fanout is one Publish or Complete in progress.
 type fanout struct {
 	s        *Server
-	ev       event
+	pub      publication
 	complete bool
 
 	mu    sync.Mutex
@@ -165,18 +170,21 @@ type execution struct {
 	err    error
 }
 
-func (s *Server) fanOut(ctx context.Context, ev event, complete bool) (PublishResult, error) {
-	f := &fanout{s: s, ev: ev, complete: complete, execs: make(map[execKey]*execution)}
+func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (PublishResult, error) {
+	if s.sender == nil {
+		return PublishResult{}, ErrNoSender
+	}
+	f := &fanout{s: s, pub: p, complete: complete, execs: make(map[execKey]*execution)}
 	var g errgroup.Group
 	g.SetLimit(s.limits.FanOutConcurrency)
 	var res PublishResult
 	var stopErr error
-	for sub, err := range s.store.TopicSubscriptions(ctx, ev.topic) {
+	for sub, err := range s.store.TopicSubscriptions(ctx, p.topic) {
 		if err != nil {
-			stopErr = fmt.Errorf("gqlambda: read subscriptions of topic %q: %w", ev.topic, err)
+			stopErr = fmt.Errorf("gqlambda: read subscriptions of topic %q: %w", p.topic, err)
 			break
 		}
-		if !ev.all && !sub.Filter.Match(ev.value) {
+		if !p.all && !sub.Filter.Match(p.value) {
 			res.Filtered++
 			continue
 		}
@@ -197,7 +205,7 @@ func (s *Server) fanOut(ctx context.Context, ev event, complete bool) (PublishRe
 	if stopErr == nil {
 		stopErr = ctx.Err()
 	}
-	s.log.DebugContext(ctx, "fan-out done", slog.String("topic", ev.topic), slog.Bool("complete", complete),
+	s.log.DebugContext(ctx, "fan-out done", slog.String("topic", p.topic), slog.Bool("complete", complete),
 		slog.Int("matched", res.Matched), slog.Int("filtered", res.Filtered), slog.Int("delivered", res.Delivered),
 		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed))
 	return res, stopErr
@@ -227,7 +235,7 @@ func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
 		return
 	}
 	if tooLarge {
-		s.log.InfoContext(ctx, "result over the message limit: subscription ended", slog.String("topic", f.ev.topic),
+		s.log.InfoContext(ctx, "result over the message limit: subscription ended", slog.String("topic", f.pub.topic),
 			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
 		if deleted, err := s.store.DeleteSubscription(ctx, sub.ConnectionID, sub.ID); err == nil {
 			s.completed(ctx, deleted, CompletedByServer)
@@ -277,15 +285,15 @@ func (f *fanout) post(ctx context.Context, sub store.Subscription, frame []byte)
 
 func (f *fanout) fail(ctx context.Context, sub store.Subscription, err error) {
 	f.failed.Add(1)
-	f.s.reportError(ctx, fmt.Errorf("gqlambda: topic %q connection %s subscription %s: %w", f.ev.topic, sub.ConnectionID, sub.ID, err),
-		slog.String("topic", f.ev.topic), slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
+	f.s.reportError(ctx, fmt.Errorf("gqlambda: topic %q connection %s subscription %s: %w", f.pub.topic, sub.ConnectionID, sub.ID, err),
+		slog.String("topic", f.pub.topic), slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
 }
 
 // execute runs sub's document with the event's payload as root value; equal
 // executions of one fan-out share one run unless ExecutePerConnection is set.
 func (f *fanout) execute(ctx context.Context, sub store.Subscription) ([]byte, error) {
 	if f.s.perConn {
-		return f.s.executeEvent(ctx, sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}, f.ev.value)
+		return f.s.executeSubscription(ctx, sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}, f.pub.value)
 	}
 	key := execKey{sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context)}
 	f.mu.Lock()
@@ -296,13 +304,13 @@ func (f *fanout) execute(ctx context.Context, sub store.Subscription) ([]byte, e
 	}
 	f.mu.Unlock()
 	e.once.Do(func() {
-		e.result, e.err = f.s.executeEvent(ctx, sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context}, f.ev.value)
+		e.result, e.err = f.s.executeSubscription(ctx, sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context}, f.pub.value)
 	})
 	return e.result, e.err
 }
 
-// executeEvent runs sub's document once with root as root value.
-func (s *Server) executeEvent(ctx context.Context, sub store.Subscription, c Conn, root any) ([]byte, error) {
+// executeSubscription runs sub's document once with root as root value.
+func (s *Server) executeSubscription(ctx context.Context, sub store.Subscription, c Conn, root any) ([]byte, error) {
 	op, err := s.engine.Prepare(ctx, sub.Query, sub.OperationName)
 	if err != nil {
 		return nil, fmt.Errorf("prepare stored document: %w", err)
@@ -317,12 +325,16 @@ func (s *Server) executeEvent(ctx context.Context, sub store.Subscription, c Con
 
 // deliverInitial delivers an OnAfterSubscribe payload to sub alone.
 func (s *Server) deliverInitial(ctx context.Context, sub store.Subscription, payload any) {
-	ev, err := newEvent(sub.Topics[0], payload)
+	raw, err := encodePayload(sub.Topics[0], payload)
+	var p publication
+	if err == nil {
+		p, err = decodePublication(sub.Topics[0], raw)
+	}
 	if err != nil {
 		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: initial event: %w", sub.ConnectionID, sub.ID, err),
 			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
 		return
 	}
-	f := &fanout{s: s, ev: ev, execs: make(map[execKey]*execution)}
+	f := &fanout{s: s, pub: p, execs: make(map[execKey]*execution)}
 	f.deliver(ctx, sub)
 }

@@ -1,4 +1,4 @@
-package gateway_test
+package apigw_test
 
 import (
 	"bytes"
@@ -17,9 +17,15 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/gateway/apigw"
 )
+
+func sdkClient() *apigatewaymanagementapi.Client {
+	return apigatewaymanagementapi.NewFromConfig(awsConfig())
+}
 
 func awsConfig() aws.Config {
 	return aws.Config{
@@ -94,8 +100,8 @@ func (f *fakeAPI) received() []request {
 }
 
 // fastOptions keeps backoffs short so that retry tests run quickly.
-func fastOptions() *gateway.Options {
-	return &gateway.Options{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+func fastOptions() *apigw.Options {
+	return &apigw.Options{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
 }
 
 func checkSigned(t *testing.T, r request) {
@@ -145,7 +151,7 @@ func TestPostRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api := newFakeAPI(t)
-			c := gateway.New(awsConfig(), fastOptions())
+			c := apigw.New(sdkClient(), fastOptions())
 			if err := c.Post(t.Context(), api.URL+tt.basePath, tt.id, tt.frame); err != nil {
 				t.Fatal(err)
 			}
@@ -204,11 +210,11 @@ func TestStatuses(t *testing.T) {
 			responses: []response{{status: 400, body: `{"message":"Invalid connectionId"}`}, ok},
 		},
 		{
-			name: "post throttled then ok", op: "post", wantCalls: 2, wantLimit: gateway.MaxInFlight/2 + 1,
+			name: "post throttled then ok", op: "post", wantCalls: 2, wantLimit: apigw.MaxInFlight/2 + 1,
 			responses: []response{{status: 429, errorType: "LimitExceededException", body: `{"message":"slow down"}`}, ok},
 		},
 		{
-			name: "post throttled without error type then ok", op: "post", wantCalls: 2, wantLimit: gateway.MaxInFlight/2 + 1,
+			name: "post throttled without error type then ok", op: "post", wantCalls: 2, wantLimit: apigw.MaxInFlight/2 + 1,
 			responses: []response{{status: 429}, ok},
 		},
 		{
@@ -221,7 +227,7 @@ func TestStatuses(t *testing.T) {
 		},
 		{
 			name: "post always throttled", op: "post", wantErr: errAny, wantCalls: maxAttempts,
-			wantLimit: gateway.MaxInFlight >> maxAttempts,
+			wantLimit: apigw.MaxInFlight >> maxAttempts,
 			responses: []response{{status: 429, errorType: "LimitExceededException"}},
 		},
 		{name: "close ok", op: "close", responses: []response{{status: 204}}, wantCalls: 1},
@@ -250,7 +256,7 @@ func TestStatuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api := newFakeAPI(t, tt.responses...)
-			c := gateway.New(awsConfig(), fastOptions())
+			c := apigw.New(sdkClient(), fastOptions())
 			var err error
 			switch tt.op {
 			case "post":
@@ -286,7 +292,7 @@ func TestStatuses(t *testing.T) {
 				checkSigned(t, r) // every attempt is signed again
 			}
 			if tt.wantLimit != 0 {
-				if got := gateway.Limit(c, api.URL); got != tt.wantLimit {
+				if got := apigw.Limit(c, api.URL); got != tt.wantLimit {
 					t.Errorf("in-flight limit = %d, want %d", got, tt.wantLimit)
 				}
 			}
@@ -303,12 +309,12 @@ func TestGet(t *testing.T) {
 		"identity": {"sourceIp": "1.2.3.4", "userAgent": "ua"},
 		"lastActiveAt": "2026-12-01T10:05:30.5Z"
 	}`})
-	c := gateway.New(awsConfig(), nil)
+	c := apigw.New(sdkClient(), nil)
 	got, err := c.Get(t.Context(), api.URL+"/prod", "a/b")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := gateway.ConnectionInfo{
+	want := apigw.ConnectionInfo{
 		ConnectedAt:  time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC),
 		LastActiveAt: time.Date(2026, 12, 1, 10, 5, 30, 5e8, time.UTC),
 		SourceIP:     "1.2.3.4",
@@ -331,7 +337,7 @@ func TestDeadlineShorterThanBackoff(t *testing.T) {
 	// last failure (the 503, or the deadline if an attempt was still running
 	// when it passed: on a loaded machine one attempt can take that long).
 	api := newFakeAPI(t, response{status: 503})
-	c := gateway.New(awsConfig(), &gateway.Options{MaxAttempts: 8, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Second})
+	c := apigw.New(sdkClient(), &apigw.Options{MaxAttempts: 8, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Second})
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -353,7 +359,7 @@ func TestDeadlineShorterThanBackoff(t *testing.T) {
 
 func TestCanceledContext(t *testing.T) {
 	api := newFakeAPI(t)
-	c := gateway.New(awsConfig(), fastOptions())
+	c := apigw.New(sdkClient(), fastOptions())
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err := c.Post(ctx, api.URL, "conn-1", []byte("x"))
@@ -385,7 +391,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 		}
 		return api.Client().Do(r)
 	})
-	c := gateway.New(awsConfig(), opts)
+	c := apigw.New(sdkClient(), opts)
 	if err := c.Post(t.Context(), api.URL, "conn-1", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +419,7 @@ func TestRegionFromExecuteAPIHost(t *testing.T) {
 		},
 	}
 	defer transport.CloseIdleConnections()
-	c := gateway.New(awsConfig(), &gateway.Options{HTTPClient: &http.Client{Transport: transport}})
+	c := apigw.New(sdkClient(), &apigw.Options{HTTPClient: &http.Client{Transport: transport}})
 	endpoint := "https://abc123.execute-api.us-east-2.amazonaws.com/prod"
 	if err := c.Post(t.Context(), endpoint, "conn-1", []byte("x")); err != nil {
 		t.Fatal(err)
@@ -430,7 +436,7 @@ func TestRegionFromExecuteAPIHost(t *testing.T) {
 
 func TestEndpointsAreCachedAndConcurrent(t *testing.T) {
 	a, b := newFakeAPI(t), newFakeAPI(t)
-	c := gateway.New(awsConfig(), fastOptions())
+	c := apigw.New(sdkClient(), fastOptions())
 	const posts = 40
 	var wg sync.WaitGroup
 	for i := range posts {
@@ -448,19 +454,19 @@ func TestEndpointsAreCachedAndConcurrent(t *testing.T) {
 	if na, nb := len(a.received()), len(b.received()); na != posts/2 || nb != posts/2 {
 		t.Errorf("servers received %d and %d posts, want %d each", na, nb, posts/2)
 	}
-	if n := gateway.EndpointCount(c); n != 2 {
+	if n := apigw.EndpointCount(c); n != 2 {
 		t.Errorf("%d endpoint clients, want 2", n)
 	}
 }
 
 func TestInvalidEndpoint(t *testing.T) {
-	c := gateway.New(awsConfig(), nil)
+	c := apigw.New(sdkClient(), nil)
 	for _, endpoint := range []string{"", "abc123.execute-api.eu-west-1.amazonaws.com", "ftp://x", "http://%zz"} {
 		if err := c.Post(t.Context(), endpoint, "conn-1", []byte("x")); err == nil {
 			t.Errorf("Post to %q succeeded, want an error", endpoint)
 		}
 	}
-	if n := gateway.EndpointCount(c); n != 0 {
+	if n := apigw.EndpointCount(c); n != 0 {
 		t.Errorf("%d endpoint clients, want 0", n)
 	}
 }

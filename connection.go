@@ -1,0 +1,178 @@
+package gqlambda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/gqlambda/gqlambda/protocol/legacyws"
+	"github.com/gqlambda/gqlambda/protocol/transportws"
+	"github.com/gqlambda/gqlambda/store"
+)
+
+// This file is the connection life cycle, shared by the message loop and
+// fan-out: a connection is stored on $connect, and its state is deleted (with
+// the hooks of what was deleted) on $disconnect, on a server close, or when
+// API Gateway reports it gone.
+
+// connect handles $connect: it negotiates the subprotocol, runs OnConnect
+// and stores the connection.
+func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string) events.APIGatewayProxyResponse {
+	rc := &cr.Event.RequestContext
+	log := s.log.With(slog.String("connection_id", cr.ConnectionID))
+
+	offered := offeredSubprotocols(cr.Header)
+	cr.Subprotocol = chooseSubprotocol(offered)
+	if cr.Subprotocol == "" {
+		log.InfoContext(ctx, "refusing connection: no supported subprotocol offered", slog.Any("offered", offered))
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest, Body: "unsupported WebSocket subprotocol"}
+	}
+
+	var authorizer json.RawMessage
+	if rc.Authorizer != nil {
+		if b, err := json.Marshal(rc.Authorizer); err == nil && string(b) != "null" {
+			authorizer = b
+		}
+	}
+	now := s.now()
+	connectedAt := now
+	if rc.ConnectedAt > 0 {
+		connectedAt = time.UnixMilli(rc.ConnectedAt)
+	}
+
+	if s.hooks.OnConnect != nil {
+		c := Conn{ID: cr.ConnectionID, Subprotocol: cr.Subprotocol, Authorizer: authorizer, ConnectedAt: connectedAt}
+		if err := s.hooks.OnConnect(withScope(ctx, scope{server: s, conn: c, hasConn: true}), cr); err != nil {
+			status := http.StatusForbidden
+			if se, ok := errors.AsType[*StatusError](err); ok && se.Status >= 400 && se.Status <= 599 {
+				status = se.Status
+			}
+			log.InfoContext(ctx, "connection refused by OnConnect", slog.Int("status", status), slog.String("error", err.Error()))
+			return events.APIGatewayProxyResponse{StatusCode: status, Body: http.StatusText(status)}
+		}
+	}
+
+	conn := store.Connection{
+		ID:          cr.ConnectionID,
+		Endpoint:    endpoint,
+		Protocol:    cr.Subprotocol,
+		Authorizer:  authorizer,
+		ConnectedAt: connectedAt,
+		ExpiresAt:   now.Add(s.ttl),
+	}
+	if err := s.store.CreateConnection(ctx, conn); err != nil {
+		s.reportError(ctx, fmt.Errorf("gqlambda: $connect %s: store connection: %w", cr.ConnectionID, err),
+			slog.String("connection_id", cr.ConnectionID))
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError, Body: "Internal Server Error"}
+	}
+
+	resp := events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+	// Echo the subprotocol only when the client offered one: clients abort
+	// the handshake on a subprotocol they did not ask for.
+	if len(offered) > 0 {
+		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": cr.Subprotocol}
+	}
+	return resp
+}
+
+// chooseSubprotocol picks the server's preferred protocol among those
+// offered; with none offered it picks the default.
+func chooseSubprotocol(offered []string) string {
+	if len(offered) == 0 {
+		return defaultSubprotocol
+	}
+	// The supported subprotocols, preferred first.
+	for _, name := range [...]string{transportws.Subprotocol, legacyws.Subprotocol} {
+		for _, o := range offered {
+			if o == name {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// cleanup deletes a connection and its subscriptions and runs the hooks of
+// what it deleted. Concurrent cleanups of one connection run each hook once
+// in total, since the store hands each record to one caller.
+func (s *Server) cleanup(ctx context.Context, connectionID string, info DisconnectInfo) {
+	conn, subs, err := s.store.DeleteConnection(ctx, connectionID)
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
+		s.reportError(ctx, fmt.Errorf("gqlambda: delete connection %s (%s): %w", connectionID, info.Cause, err),
+			slog.String("connection_id", connectionID))
+		return
+	}
+	s.log.DebugContext(ctx, "connection state deleted", slog.String("connection_id", connectionID),
+		slog.String("cause", info.Cause.String()), slog.Int("subscriptions", len(subs)), slog.Bool("found", found))
+	for _, sub := range subs {
+		s.completed(ctx, sub, CompletedByDisconnect)
+	}
+	if found && s.hooks.OnDisconnect != nil {
+		c := connOf(conn)
+		hctx := withScope(ctx, scope{server: s, conn: c, hasConn: true})
+		if err := s.hooks.OnDisconnect(hctx, c, info); err != nil {
+			s.reportError(ctx, fmt.Errorf("gqlambda: OnDisconnect of connection %s: %w", connectionID, err),
+				slog.String("connection_id", connectionID))
+		}
+	}
+}
+
+// completed runs the hooks of a subscription that ended: its field's
+// OnComplete (which needs its subscribe phase run again, to get the hook and
+// the arguments), then Hooks.OnComplete.
+func (s *Server) completed(ctx context.Context, sub store.Subscription, reason CompleteReason) {
+	if !sub.CompleteHook && s.hooks.OnComplete == nil {
+		return
+	}
+	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}
+	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: sub.ID})
+	attrs := []slog.Attr{slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID)}
+	if sub.CompleteHook {
+		if err := s.fieldOnComplete(ctx, sub); err != nil {
+			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: field OnComplete (%s): %w", sub.ConnectionID, sub.ID, reason, err), attrs...)
+		}
+	}
+	if s.hooks.OnComplete != nil {
+		if err := s.hooks.OnComplete(ctx, sub, reason); err != nil {
+			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: OnComplete (%s): %w", sub.ConnectionID, sub.ID, reason, err), attrs...)
+		}
+	}
+}
+
+// fieldOnComplete runs the OnComplete hook the subscription's field declares.
+func (s *Server) fieldOnComplete(ctx context.Context, sub store.Subscription) error {
+	op, err := s.engine.Prepare(ctx, sub.Query, sub.OperationName)
+	if err != nil {
+		return err
+	}
+	vars, err := decodeVariables(sub.Variables)
+	if err != nil {
+		return err
+	}
+	decl, err := op.Subscribe(ctx, vars)
+	if err != nil {
+		return err
+	}
+	if decl.Options.OnComplete == nil {
+		return nil
+	}
+	return decl.Options.OnComplete(ctx, decl.Args)
+}
+
+// connOf is what hooks and resolvers see of a stored connection.
+func connOf(c store.Connection) Conn {
+	return Conn{
+		ID:          c.ID,
+		Subprotocol: c.Protocol,
+		Context:     c.Context,
+		Authorizer:  c.Authorizer,
+		ConnectedAt: c.ConnectedAt,
+	}
+}
