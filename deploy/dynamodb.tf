@@ -1,6 +1,6 @@
 # gqlambda's three DynamoDB tables and the IAM policies its functions need on
 # them. The tables must match TableDefinitions in store/dynamodb/tables.go;
-# store/dynamodb/iac_test.go checks that they do.
+# deploy/iactest/iac_test.go checks that they do.
 #
 # Only the tables and policies live here: the WebSocket and HTTP APIs, the
 # functions and the stream's event source mapping are in template.yaml (SAM).
