@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/gqlambda/gqlambda"
 )
@@ -84,46 +84,55 @@ func TestMixedProtocolsShareATopic(t *testing.T) {
 
 func TestLegacyStartBeforeAckWaitsForTheConcurrentInit(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) {
-		// The init hook is slow: the start frame the client sent right after
-		// connection_init arrives while it runs.
-		c.Hooks.OnConnectionInit = func(ctx context.Context, conn gqlambda.Conn, payload json.RawMessage) (gqlambda.InitResult, error) {
-			<-release
-			return gqlambda.InitResult{}, nil
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) {
+			// The init hook is slow: the start frame the client sent right
+			// after connection_init arrives while it runs.
+			c.Hooks.OnConnectionInit = func(ctx context.Context, conn gqlambda.Conn, payload json.RawMessage) (gqlambda.InitResult, error) {
+				<-release
+				return gqlambda.InitResult{}, nil
+			}
+		})
+		h.connectWith("old", "graphql-ws")
+		var wg sync.WaitGroup
+		wg.Go(func() { h.send("old", `{"type":"connection_init"}`) })
+		wg.Go(func() {
+			h.send("old", `{"type":"start","id":"1","payload":{"query":"subscription { multi { id } }"}}`)
+		})
+		// Both frames are being handled: the init waits in its hook, the
+		// start for the acknowledgement.
+		synctest.Wait()
+		if subs := h.subscriptions("A"); len(subs) != 0 {
+			t.Fatalf("the start did not wait for the init: %v", subs)
+		}
+		close(release)
+		wg.Wait()
+		if subs := h.subscriptions("A"); len(subs) != 1 {
+			t.Fatalf("the early start was not stored: %v (frames %q)", subs, h.take("old"))
+		}
+		h.publish("A", map[string]any{"id": "1"})
+		got := h.take("old")
+		if len(got) != 2 || !jsonHas(got[0], `"connection_ack"`) || !jsonHas(got[1], `"type":"data"`) {
+			t.Fatalf("frames %q, want ack then data", got)
 		}
 	})
-	h.connectWith("old", "graphql-ws")
-	var wg sync.WaitGroup
-	wg.Go(func() { h.send("old", `{"type":"connection_init"}`) })
-	wg.Go(func() {
-		time.Sleep(30 * time.Millisecond) // the start is handled while init is
-		close(release)
-	})
-	h.send("old", `{"type":"start","id":"1","payload":{"query":"subscription { multi { id } }"}}`)
-	wg.Wait()
-	if subs := h.subscriptions("A"); len(subs) != 1 {
-		t.Fatalf("the early start was not stored: %v (frames %q)", subs, h.take("old"))
-	}
-	h.publish("A", map[string]any{"id": "1"})
-	got := h.take("old")
-	if len(got) != 2 || !jsonHas(got[0], `"connection_ack"`) || !jsonHas(got[1], `"type":"data"`) {
-		t.Fatalf("frames %q, want ack then data", got)
-	}
 }
 
 func TestLegacyStartWithoutInitIsRefused(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Limits.AckWait = 20 * time.Millisecond })
-	h.connectWith("old", "graphql-ws")
-	h.send("old", `{"type":"start","id":"1","payload":{"query":"subscription { multi { id } }"}}`)
-	got := h.take("old")
-	if len(got) != 1 || !jsonHas(got[0], `"type":"error"`, `Unauthorized`) {
-		t.Fatalf("start without init: %q", got)
-	}
-	if subs := h.subscriptions("A"); len(subs) != 0 {
-		t.Fatalf("stored without init: %v", subs)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.connectWith("old", "graphql-ws")
+		h.send("old", `{"type":"start","id":"1","payload":{"query":"subscription { multi { id } }"}}`)
+		got := h.take("old")
+		if len(got) != 1 || !jsonHas(got[0], `"type":"error"`, `Unauthorized`) {
+			t.Fatalf("start without init: %q", got)
+		}
+		if subs := h.subscriptions("A"); len(subs) != 0 {
+			t.Fatalf("stored without init: %v", subs)
+		}
+	})
 }
 
 // jsonHas reports whether frame contains every one of parts, as text.

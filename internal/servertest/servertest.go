@@ -1,0 +1,140 @@
+// Package servertest is the schema of the server suite (the root package's
+// matrix tests), with the same behaviour on every engine: GraphQLGo builds it
+// for graphql-go and gqlgenschema holds it generated for gqlgen. Both take
+// their topics, subscribe options and resolvers from one [Env], so a
+// behaviour differs between engines only where the engines do.
+package servertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/filter"
+)
+
+// Env is what one test's schema shares: a prefix that keeps its topics apart
+// from other tests on a shared store, and a log of the hooks the schema's
+// fields run. It is safe for concurrent use.
+type Env struct {
+	// Prefix starts every topic of the schema.
+	Prefix string
+
+	ids atomic.Int64
+	mu  sync.Mutex
+	log []string
+}
+
+// MessagesTopic is the topic of Subscription.messages and Mutation.send.
+func (e *Env) MessagesTopic() string { return e.Prefix + "MESSAGES" }
+
+// BigTopic is the topic of Subscription.big.
+func (e *Env) BigTopic() string { return e.Prefix + "BIG" }
+
+// Record adds a line to the log.
+func (e *Env) Record(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.log = append(e.log, fmt.Sprintf(format, args...))
+}
+
+// Log returns the lines recorded so far.
+func (e *Env) Log() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.log)
+}
+
+// Hello resolves Query.hello.
+func (e *Env) Hello(context.Context) (string, error) { return "world", nil }
+
+// Whoami resolves Query.whoami: the "user" of the context OnConnectionInit
+// kept, "@", and the connection id.
+func (e *Env) Whoami(ctx context.Context) (string, error) {
+	c, ok := gqlambda.ConnFromContext(ctx)
+	if !ok {
+		return "", errors.New("no connection")
+	}
+	var kept struct {
+		User string `json:"user"`
+	}
+	if err := c.DecodeContext(&kept); err != nil {
+		return "", err
+	}
+	return kept.User + "@" + c.ID, nil
+}
+
+// Message is the payload of the messages topic.
+type Message struct {
+	ID   string `json:"id"`
+	Room string `json:"room"`
+	Text string `json:"text"`
+}
+
+// Send resolves Mutation.send: it publishes the message through the server
+// that runs the resolver.
+func (e *Env) Send(ctx context.Context, room, text string) (Message, error) {
+	m := Message{ID: fmt.Sprint(e.ids.Add(1)), Room: room, Text: text}
+	srv, ok := gqlambda.ServerFromContext(ctx)
+	if !ok {
+		return Message{}, errors.New("no server in the context")
+	}
+	if _, err := srv.Publish(ctx, e.MessagesTopic(), m); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// Messages declares Subscription.messages: the messages topic, filtered on
+// the room argument when it is given; its OnComplete is recorded as
+// "messages.OnComplete <operation id>".
+func (e *Env) Messages() gqlambda.SubscribeOptions {
+	return gqlambda.SubscribeOptions{
+		Topics: []string{e.MessagesTopic()},
+		FilterFunc: func(ctx context.Context, args map[string]any) (filter.Filter, error) {
+			if room, ok := stringArg(args["room"]); ok {
+				return filter.All(filter.Where("room", filter.Eq, room)), nil
+			}
+			return filter.Filter{}, nil
+		},
+		OnComplete: func(ctx context.Context, args map[string]any) error {
+			id, _ := gqlambda.OperationIDFromContext(ctx)
+			e.Record("messages.OnComplete %s", id)
+			return nil
+		},
+	}
+}
+
+// Big declares Subscription.big: the big topic, whose events are strings.
+func (e *Env) Big() gqlambda.SubscribeOptions {
+	return gqlambda.SubscribeOptions{Topics: []string{e.BigTopic()}}
+}
+
+// ErrRefused is what Subscription.refused's OnSubscribe returns.
+var ErrRefused = &gqlambda.Error{Message: "not allowed", Extensions: map[string]any{"code": "FORBIDDEN"}}
+
+// Refused declares Subscription.refused, which its OnSubscribe refuses.
+func (e *Env) Refused() gqlambda.SubscribeOptions {
+	return gqlambda.SubscribeOptions{
+		Topics:      []string{e.Prefix + "REFUSED"},
+		OnSubscribe: func(context.Context, map[string]any) error { return ErrRefused },
+	}
+}
+
+// stringArg reads an optional String argument as engines coerce it: a string
+// (graphql-go) or a *string (gqlgen).
+func stringArg(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case *string:
+		if v != nil {
+			return *v, true
+		}
+	}
+	return "", false
+}

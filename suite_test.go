@@ -1,0 +1,632 @@
+package gqlambda_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/engine/gqlgen"
+	"github.com/gqlambda/gqlambda/engine/graphqlgo"
+	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
+	"github.com/gqlambda/gqlambda/internal/dynamotest"
+	"github.com/gqlambda/gqlambda/internal/servertest"
+	"github.com/gqlambda/gqlambda/internal/servertest/gqlgenschema"
+	"github.com/gqlambda/gqlambda/store"
+	"github.com/gqlambda/gqlambda/store/dynamodb"
+	"github.com/gqlambda/gqlambda/store/memory"
+)
+
+// The server suite runs every behaviour of suiteBehaviours in every cell of
+// the matrix protocol × engine × store. A new store or engine joins the matrix
+// with one line in suiteStores or suiteEngines; a behaviour that does not
+// apply to a cell says why with a named skip.
+
+// suiteProtocol is a WebSocket subprotocol as the suite's clients speak it.
+type suiteProtocol struct {
+	name        string
+	subprotocol string
+	// start and stop are the client frames that start and stop an operation.
+	start func(id, query string) string
+	stop  func(id string) string
+	// next is the type of the server's result message.
+	next string
+	// ping and pong are a client ping and the server's answer; empty when the
+	// protocol has none.
+	ping, pong string
+	// closes reports that protocol violations close the socket (with these
+	// codes) rather than answer an error for the operation.
+	closes bool
+}
+
+func suiteProtocols() []suiteProtocol {
+	return []suiteProtocol{
+		{
+			name: "graphql-transport-ws", subprotocol: "graphql-transport-ws",
+			start: func(id, query string) string { return operationFrame("subscribe", id, query) },
+			stop:  func(id string) string { return `{"type":"complete","id":"` + id + `"}` },
+			next:  "next", ping: `{"type":"ping"}`, pong: `{"type":"pong"}`, closes: true,
+		},
+		{
+			name: "subscriptions-transport-ws", subprotocol: "graphql-ws",
+			start: func(id, query string) string { return operationFrame("start", id, query) },
+			stop:  func(id string) string { return `{"type":"stop","id":"` + id + `"}` },
+			next:  "data",
+		},
+	}
+}
+
+func operationFrame(typ, id, query string) string {
+	b, _ := json.Marshal(map[string]any{"type": typ, "id": id, "payload": map[string]any{"query": query}})
+	return string(b)
+}
+
+// suiteEngine builds the suite's schema (internal/servertest) on one engine.
+type suiteEngine struct {
+	name string
+	new  func(env *servertest.Env) (gqlambda.Engine, error)
+}
+
+func suiteEngines() []suiteEngine {
+	return []suiteEngine{
+		{name: "graphqlgo", new: func(env *servertest.Env) (gqlambda.Engine, error) {
+			schema, err := servertest.GraphQLGo(env)
+			if err != nil {
+				return nil, err
+			}
+			return graphqlgo.New(schema, nil), nil
+		}},
+		{name: "gqlgen", new: func(env *servertest.Env) (gqlambda.Engine, error) {
+			return gqlgen.New(gqlgenschema.NewExecutableSchema(gqlgenschema.Config{Resolvers: &gqlgenschema.Resolver{Env: env}}), nil), nil
+		}},
+	}
+}
+
+// suiteStore gives each test a store; tests keep apart by the prefix of
+// their ids and topics, so a store may share its backend between them.
+type suiteStore struct {
+	name string
+	new  func(t *testing.T) store.Store
+}
+
+func suiteStores() []suiteStore {
+	var tablesOnce sync.Once
+	var tables dynamodb.Tables
+	var tablesErr error
+	return []suiteStore{
+		{name: "memory", new: func(*testing.T) store.Store { return memory.New(nil) }},
+		{name: "dynamodb", new: func(t *testing.T) store.Store {
+			client := dynamotest.Client(t) // skips without DynamoDB Local
+			tablesOnce.Do(func() {
+				tables = dynamodb.PrefixedTables(dynamotest.Prefix(t))
+				tablesErr = dynamodb.CreateTables(context.WithoutCancel(t.Context()), client, tables)
+			})
+			if tablesErr != nil {
+				t.Fatalf("create the suite's tables on DynamoDB Local: %v", tablesErr)
+			}
+			return dynamodb.New(client, &dynamodb.Options{Tables: tables})
+		}},
+	}
+}
+
+// suiteBehaviour is one behaviour test of the suite.
+type suiteBehaviour struct {
+	name string
+	run  func(f *suiteFixture)
+}
+
+func TestServerSuite(t *testing.T) {
+	t.Parallel()
+	for _, st := range suiteStores() {
+		for _, en := range suiteEngines() {
+			for _, pr := range suiteProtocols() {
+				t.Run(st.name+"/"+en.name+"/"+pr.name, func(t *testing.T) {
+					t.Parallel()
+					for _, b := range suiteBehaviours() {
+						t.Run(b.name, func(t *testing.T) {
+							t.Parallel()
+							b.run(newSuiteFixture(t, st, en, pr))
+						})
+					}
+				})
+			}
+		}
+	}
+}
+
+// suiteFixture is one server of a cell, driven as API Gateway drives it.
+type suiteFixture struct {
+	t      *testing.T
+	proto  suiteProtocol
+	env    *servertest.Env
+	srv    *gqlambda.Server
+	store  store.Store
+	rec    *gatewaytest.Recorder
+	hooks  *hookLog // server-level hooks: OnComplete, OnDisconnect
+	errs   *hookLog // OnError
+	prefix string
+
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func newSuiteFixture(t *testing.T, st suiteStore, en suiteEngine, pr suiteProtocol) *suiteFixture {
+	t.Helper()
+	prefix := strings.ToLower(rand.Text()[:8]) + "-"
+	f := &suiteFixture{
+		t: t, proto: pr, env: &servertest.Env{Prefix: prefix}, store: st.new(t),
+		rec: gatewaytest.NewRecorder(), hooks: &hookLog{}, errs: &hookLog{}, prefix: prefix,
+		seen: map[string]int{},
+	}
+	engine, err := en.new(f.env)
+	if err != nil {
+		t.Fatalf("engine %s: %v", en.name, err)
+	}
+	f.srv, err = gqlambda.New(gqlambda.Config{
+		Engine: engine,
+		Store:  f.store,
+		Sender: f.rec,
+		// Legacy operations that precede their connection's acknowledgement
+		// wait for it; the suite's never comes, so keep the wait short.
+		Limits: gqlambda.Limits{AckWait: 50 * time.Millisecond},
+		Hooks: gqlambda.Hooks{
+			OnConnectionInit: func(_ context.Context, _ gqlambda.Conn, payload json.RawMessage) (gqlambda.InitResult, error) {
+				var p struct {
+					User string `json:"user"`
+				}
+				_ = json.Unmarshal(payload, &p)
+				return gqlambda.InitResult{Context: map[string]string{"user": p.User}}, nil
+			},
+			OnComplete: func(_ context.Context, sub store.Subscription, reason gqlambda.CompleteReason) error {
+				f.hooks.add("OnComplete %s %s", strings.TrimPrefix(sub.ID, prefix), reason)
+				return nil
+			},
+			OnDisconnect: func(_ context.Context, c gqlambda.Conn, info gqlambda.DisconnectInfo) error {
+				f.hooks.add("OnDisconnect %s %s", strings.TrimPrefix(c.ID, prefix), info.Cause)
+				return nil
+			},
+			OnError: func(_ context.Context, err error) { f.errs.add("%v", err) },
+		},
+	})
+	if err != nil {
+		t.Fatalf("gqlambda.New: %v", err)
+	}
+	return f
+}
+
+// id is the connection id name of this test.
+func (f *suiteFixture) id(name string) string { return f.prefix + name }
+
+func (f *suiteFixture) event(id, eventType, route, body string) events.APIGatewayWebsocketProxyRequest {
+	return events.APIGatewayWebsocketProxyRequest{
+		Body:    body,
+		Headers: map[string]string{"Sec-WebSocket-Protocol": f.proto.subprotocol},
+		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+			EventType: eventType, RouteKey: route, ConnectionID: id,
+			DomainName: "abc123.execute-api.eu-west-1.amazonaws.com", Stage: "test",
+		},
+	}
+}
+
+func (f *suiteFixture) handle(ev events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	f.t.Helper()
+	resp, err := f.srv.WebSocketHandler(f.t.Context(), ev)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", ev.RequestContext.RouteKey, ev.RequestContext.ConnectionID, err)
+	}
+	return resp
+}
+
+// connect opens connection id.
+func (f *suiteFixture) connect(id string) {
+	f.t.Helper()
+	if resp := f.handle(f.event(id, "CONNECT", "$connect", "")); resp.StatusCode != 200 {
+		f.t.Fatalf("$connect %s: status %d", id, resp.StatusCode)
+	}
+}
+
+// send sends a client frame on id.
+func (f *suiteFixture) send(id, frame string) {
+	f.t.Helper()
+	if resp := f.handle(f.event(id, "MESSAGE", "$default", frame)); resp.StatusCode != 200 {
+		f.t.Fatalf("$default %s: status %d", id, resp.StatusCode)
+	}
+}
+
+// ready connects and initialises id as user.
+func (f *suiteFixture) ready(id, user string) {
+	f.t.Helper()
+	f.connect(id)
+	f.send(id, `{"type":"connection_init","payload":{"user":"`+user+`"}}`)
+	f.expect(id, frameWant{typ: "connection_ack"})
+}
+
+// disconnect sends the $disconnect of id.
+func (f *suiteFixture) disconnect(id string) {
+	f.t.Helper()
+	f.handle(f.event(id, "DISCONNECT", "$disconnect", ""))
+}
+
+// frameWant describes an expected server frame: its type, its operation id,
+// and its payload (compared as JSON) or a substring of it.
+type frameWant struct {
+	typ, id  string
+	payload  string
+	contains string
+}
+
+// expect checks the frames posted to id since the last expect.
+func (f *suiteFixture) expect(id string, want ...frameWant) {
+	f.t.Helper()
+	got := f.take(id)
+	if len(got) != len(want) {
+		f.t.Fatalf("connection %s: got %d frames, want %d:\n%s", id, len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i, w := range want {
+		var m struct {
+			Type    string          `json:"type"`
+			ID      string          `json:"id"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal([]byte(got[i]), &m); err != nil {
+			f.t.Fatalf("connection %s frame %d is not JSON: %s", id, i, got[i])
+		}
+		switch {
+		case m.Type != w.typ || m.ID != w.id:
+			f.t.Fatalf("connection %s frame %d: %s, want type %q id %q", id, i, got[i], w.typ, w.id)
+		case w.payload != "" && !jsonEqual(string(m.Payload), w.payload):
+			f.t.Fatalf("connection %s frame %d: payload %s, want %s", id, i, m.Payload, w.payload)
+		case w.contains != "" && !strings.Contains(string(m.Payload), w.contains):
+			f.t.Fatalf("connection %s frame %d: payload %s, want it to contain %q", id, i, m.Payload, w.contains)
+		}
+	}
+}
+
+func (f *suiteFixture) take(id string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	all := f.rec.Frames(id)
+	n := f.seen[id]
+	f.seen[id] = len(all)
+	return all[n:]
+}
+
+// next is the result frame of operation op carrying data.
+func (f *suiteFixture) next(op, data string) frameWant {
+	return frameWant{typ: f.proto.next, id: op, payload: `{"data":` + data + `}`}
+}
+
+func (f *suiteFixture) expectOpen(id string) {
+	f.t.Helper()
+	if code, reason, closed := f.rec.Closed(id); closed {
+		f.t.Fatalf("connection %s closed with %d %q, want it open", id, code, reason)
+	}
+}
+
+func (f *suiteFixture) expectClosed(id string, code int) {
+	f.t.Helper()
+	got, reason, closed := f.rec.Closed(id)
+	if !closed || got != code {
+		f.t.Fatalf("connection %s: closed %v with %d %q, want closed with %d", id, closed, got, reason, code)
+	}
+}
+
+// subscriptions lists the ids (without the test's prefix) of topic's
+// subscriptions, as connection/operation.
+func (f *suiteFixture) subscriptions(topic string) []string {
+	f.t.Helper()
+	var out []string
+	for sub, err := range f.store.TopicSubscriptions(f.t.Context(), topic) {
+		if err != nil {
+			f.t.Fatalf("TopicSubscriptions(%s): %v", topic, err)
+		}
+		out = append(out, strings.TrimPrefix(sub.ConnectionID, f.prefix)+"/"+sub.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (f *suiteFixture) expectSubscriptions(topic string, want ...string) {
+	f.t.Helper()
+	if got := f.subscriptions(topic); !slices.Equal(got, want) {
+		f.t.Fatalf("subscriptions of %s: %q, want %q", topic, got, want)
+	}
+}
+
+func (f *suiteFixture) expectNoConnection(id string) {
+	f.t.Helper()
+	if _, err := f.store.GetConnection(f.t.Context(), id); err == nil {
+		f.t.Fatalf("connection %s still stored", id)
+	}
+}
+
+func (f *suiteFixture) publish(topic string, payload any) gqlambda.PublishResult {
+	f.t.Helper()
+	res, err := f.srv.Publish(f.t.Context(), topic, payload)
+	if err != nil {
+		f.t.Fatalf("Publish(%s): %v", topic, err)
+	}
+	return res
+}
+
+func (f *suiteFixture) expectNoErrors() {
+	f.t.Helper()
+	if errs := f.errs.list(); len(errs) > 0 {
+		f.t.Fatalf("OnError: %q", errs)
+	}
+}
+
+func suiteBehaviours() []suiteBehaviour {
+	return []suiteBehaviour{
+		{"Handshake", suiteHandshake},
+		{"QueryOverTheSocket", suiteQueryOverTheSocket},
+		{"ConnectionContextReachesResolvers", suiteConnectionContext},
+		{"PublishReachesMatchingSubscriptions", suitePublishFiltered},
+		{"MutationPublishes", suiteMutationPublishes},
+		{"ClientCompleteEndsSubscription", suiteClientComplete},
+		{"ServerCompleteEndsSubscriptions", suiteServerComplete},
+		{"InvalidDocumentIsAnError", suiteInvalidDocument},
+		{"RefusedByItsField", suiteRefusedByField},
+		{"DuplicateOperationID", suiteDuplicateID},
+		{"OperationBeforeAcknowledgement", suiteBeforeAck},
+		{"DisconnectDeletesState", suiteDisconnect},
+		{"FrameForUnknownConnection", suiteUnknownConnection},
+		{"ResultOverTheMessageLimit", suiteOversizedResult},
+		{"LostDisconnectCleanedUpOnDelivery", suiteLostDisconnect},
+		{"SubscribeRacesDisconnect", suiteSubscribeRacesDisconnect},
+	}
+}
+
+func suiteHandshake(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	if f.proto.ping == "" {
+		f.t.Skipf("%s has no ping", f.proto.name)
+	}
+	f.send(c, f.proto.ping)
+	f.expect(c, frameWant{typ: "pong"})
+	f.expectOpen(c)
+	f.expectNoErrors()
+}
+
+func suiteQueryOverTheSocket(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("q", "{ hello }"))
+	f.expect(c, f.next("q", `{"hello":"world"}`), frameWant{typ: "complete", id: "q"})
+	f.expectOpen(c)
+	f.expectNoErrors()
+}
+
+func suiteConnectionContext(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("q", "{ whoami }"))
+	f.expect(c, f.next("q", `{"whoami":"ann@`+c+`"}`), frameWant{typ: "complete", id: "q"})
+}
+
+func suitePublishFiltered(f *suiteFixture) {
+	a, b, all := f.id("a"), f.id("b"), f.id("all")
+	for _, id := range []string{a, b, all} {
+		f.ready(id, "ann")
+	}
+	f.send(a, f.proto.start("s", `subscription { messages(room: "a") { id room text } }`))
+	f.send(b, f.proto.start("s", `subscription { messages(room: "b") { id room text } }`))
+	f.send(all, f.proto.start("s", `subscription { messages { text } }`))
+	res := f.publish(f.env.MessagesTopic(), servertest.Message{ID: "1", Room: "a", Text: "hi"})
+	if want := (gqlambda.PublishResult{Matched: 2, Filtered: 1, Delivered: 2}); res != want {
+		f.t.Errorf("Publish = %+v, want %+v", res, want)
+	}
+	f.expect(a, f.next("s", `{"messages":{"id":"1","room":"a","text":"hi"}}`))
+	f.expect(all, f.next("s", `{"messages":{"text":"hi"}}`))
+	f.expect(b)
+	f.expectNoErrors()
+}
+
+func suiteMutationPublishes(f *suiteFixture) {
+	sub, sender := f.id("sub"), f.id("sender")
+	f.ready(sub, "ann")
+	f.ready(sender, "bob")
+	f.send(sub, f.proto.start("s", `subscription { messages(room: "a") { room text } }`))
+	f.send(sender, f.proto.start("m", `mutation { send(room: "a", text: "hello") { id text } }`))
+	f.expect(sender, f.next("m", `{"send":{"id":"1","text":"hello"}}`), frameWant{typ: "complete", id: "m"})
+	f.expect(sub, f.next("s", `{"messages":{"room":"a","text":"hello"}}`))
+	f.expectNoErrors()
+}
+
+func suiteClientComplete(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("s", `subscription { messages { text } }`))
+	f.expectSubscriptions(f.env.MessagesTopic(), "c/s")
+	f.send(c, f.proto.stop("s"))
+	f.expectSubscriptions(f.env.MessagesTopic())
+	if res := f.publish(f.env.MessagesTopic(), servertest.Message{Text: "late"}); res.Matched != 0 {
+		f.t.Errorf("Publish after complete = %+v, want nothing matched", res)
+	}
+	f.expect(c)
+	if got, want := append(f.env.Log(), f.hooks.list()...), []string{"messages.OnComplete s", "OnComplete s client"}; !slices.Equal(got, want) {
+		f.t.Errorf("hooks %q, want %q", got, want)
+	}
+	f.expectOpen(c)
+	f.expectNoErrors()
+}
+
+func suiteServerComplete(f *suiteFixture) {
+	a, b := f.id("a"), f.id("b")
+	f.ready(a, "ann")
+	f.ready(b, "bob")
+	f.send(a, f.proto.start("s", `subscription { messages(room: "a") { text } }`))
+	f.send(b, f.proto.start("s", `subscription { messages(room: "b") { text } }`))
+	res, err := f.srv.Complete(f.t.Context(), f.env.MessagesTopic(), map[string]any{"room": "a"})
+	if err != nil || res.Matched != 1 || res.Delivered != 1 {
+		f.t.Fatalf("Complete = %+v, %v; want one matched and delivered", res, err)
+	}
+	f.expect(a, frameWant{typ: "complete", id: "s"})
+	f.expect(b)
+	f.expectSubscriptions(f.env.MessagesTopic(), "b/s")
+	if got, want := append(f.env.Log(), f.hooks.list()...), []string{"messages.OnComplete s", "OnComplete s server"}; !slices.Equal(got, want) {
+		f.t.Errorf("hooks %q, want %q", got, want)
+	}
+	f.expectNoErrors()
+}
+
+func suiteInvalidDocument(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("bad", `subscription { nosuchfield }`))
+	f.expect(c, frameWant{typ: "error", id: "bad", contains: "nosuchfield"})
+	f.send(c, f.proto.start("unparsable", `subscription {`))
+	f.expect(c, frameWant{typ: "error", id: "unparsable"})
+	f.expectOpen(c)
+	f.expectSubscriptions(f.env.MessagesTopic())
+	f.expectNoErrors()
+}
+
+func suiteRefusedByField(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("r", `subscription { refused }`))
+	f.expect(c, frameWant{typ: "error", id: "r", contains: "not allowed"})
+	f.expectSubscriptions(f.env.Prefix + "REFUSED")
+	f.expectOpen(c)
+	f.expectNoErrors()
+}
+
+func suiteDuplicateID(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("s", `subscription { messages { text } }`))
+	// The id is checked before the document, whatever is wrong with it.
+	f.send(c, f.proto.start("s", `subscription { nosuchfield }`))
+	f.expect(c, frameWant{typ: "error", id: "s", contains: "already exists"})
+	if f.proto.closes {
+		f.expectClosed(c, 4409)
+		f.expectNoConnection(c)
+		f.expectSubscriptions(f.env.MessagesTopic())
+	} else {
+		f.expectOpen(c)
+		f.expectSubscriptions(f.env.MessagesTopic(), "c/s")
+	}
+	f.expectNoErrors()
+}
+
+func suiteBeforeAck(f *suiteFixture) {
+	c := f.id("c")
+	f.connect(c)
+	f.send(c, f.proto.start("s", `subscription { messages { text } }`))
+	f.expect(c, frameWant{typ: "error", id: "s", contains: "Unauthorized"})
+	if f.proto.closes {
+		f.expectClosed(c, 4401)
+		f.expectNoConnection(c)
+	} else {
+		f.expectOpen(c)
+	}
+	f.expectSubscriptions(f.env.MessagesTopic())
+	f.expectNoErrors()
+}
+
+func suiteDisconnect(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("s1", `subscription { messages { text } }`))
+	f.send(c, f.proto.start("s2", `subscription { big }`))
+	f.disconnect(c)
+	f.expectNoConnection(c)
+	f.expectSubscriptions(f.env.MessagesTopic())
+	f.expectSubscriptions(f.env.BigTopic())
+	hooks := f.hooks.list()
+	slices.Sort(hooks[:min(2, len(hooks))]) // the two subscriptions end in any order
+	if want := []string{"OnComplete s1 disconnect", "OnComplete s2 disconnect", "OnDisconnect c disconnect"}; !slices.Equal(hooks, want) {
+		f.t.Errorf("hooks %q, want %q", hooks, want)
+	}
+	f.expectNoErrors()
+}
+
+func suiteUnknownConnection(f *suiteFixture) {
+	c := f.id("never-connected")
+	f.send(c, f.proto.start("s", `{ hello }`))
+	f.expectClosed(c, 1013)
+	f.expect(c)
+}
+
+func suiteOversizedResult(f *suiteFixture) {
+	big, small := f.id("big"), f.id("small")
+	f.ready(big, "ann")
+	f.ready(small, "bob")
+	f.send(big, f.proto.start("b", `subscription { big }`))
+	f.send(small, f.proto.start("m", `subscription { messages { text } }`))
+	f.publish(f.env.BigTopic(), strings.Repeat("x", 200<<10))
+	f.expect(big, frameWant{typ: "error", id: "b", contains: "MESSAGE_TOO_LARGE"})
+	f.expectSubscriptions(f.env.BigTopic())
+	f.publish(f.env.MessagesTopic(), servertest.Message{Text: "after"})
+	f.expect(small, f.next("m", `{"messages":{"text":"after"}}`))
+	f.expectOpen(big)
+	f.expectNoErrors()
+}
+
+// suiteLostDisconnect: API Gateway does not guarantee the $disconnect event.
+// A connection whose client vanished stays in the store until the next
+// delivery to it is answered 410 Gone; then the server removes the
+// connection and every subscription of it, and the next publish does not try
+// it again.
+func suiteLostDisconnect(f *suiteFixture) {
+	alive, lost := f.id("alive"), f.id("lost")
+	for _, id := range []string{alive, lost} {
+		f.ready(id, "ann")
+		f.send(id, f.proto.start("s", `subscription { messages { text } }`))
+	}
+	f.rec.SetGone(lost) // the client vanished; no $disconnect arrives
+	if res := f.publish(f.env.MessagesTopic(), servertest.Message{Text: "1"}); res.Matched != 2 || res.Delivered != 1 || res.Gone != 1 {
+		f.t.Errorf("Publish with one gone connection = %+v, want matched 2, delivered 1, gone 1", res)
+	}
+	f.expectNoConnection(lost)
+	f.expectSubscriptions(f.env.MessagesTopic(), "alive/s")
+	if res := f.publish(f.env.MessagesTopic(), servertest.Message{Text: "2"}); res.Matched != 1 || res.Delivered != 1 || res.Gone != 0 {
+		f.t.Errorf("second Publish = %+v, want matched 1, delivered 1, gone 0", res)
+	}
+	f.expect(alive, f.next("s", `{"messages":{"text":"1"}}`), f.next("s", `{"messages":{"text":"2"}}`))
+	if got := f.hooks.list(); !slices.Equal(got, []string{"OnComplete s disconnect", "OnDisconnect lost gone"}) {
+		f.t.Errorf("hooks %q", got)
+	}
+	f.expectNoErrors()
+}
+
+// suiteSubscribeRacesDisconnect races a subscribe frame against the
+// $disconnect of the same connection, on many connections: whichever wins,
+// neither the connection nor its subscription may be left behind.
+func suiteSubscribeRacesDisconnect(f *suiteFixture) {
+	const pairs = 20
+	ids := make([]string, pairs)
+	for i := range ids {
+		ids[i] = f.id(fmt.Sprint("c", i))
+		f.ready(ids[i], "ann")
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			_, _ = f.srv.WebSocketHandler(f.t.Context(), f.event(id, "MESSAGE", "$default", f.proto.start("s", `subscription { messages { text } }`)))
+		})
+		wg.Go(func() {
+			<-start
+			_, _ = f.srv.WebSocketHandler(f.t.Context(), f.event(id, "DISCONNECT", "$disconnect", ""))
+		})
+		close(start)
+	}
+	wg.Wait()
+	f.expectSubscriptions(f.env.MessagesTopic())
+	for _, id := range ids {
+		f.expectNoConnection(id)
+	}
+	f.expectNoErrors()
+}
