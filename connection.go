@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -175,4 +176,18 @@ func connOf(c store.Connection) Conn {
 		Authorizer:  c.Authorizer,
 		ConnectedAt: c.ConnectedAt,
 	}
+}
+
+// offeredSubprotocols lists the subprotocols of Sec-WebSocket-Protocol, which
+// may be one comma-separated header or several.
+func offeredSubprotocols(h http.Header) []string {
+	var out []string
+	for _, v := range h.Values("Sec-Websocket-Protocol") {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -142,18 +141,4 @@ func queryOf(single map[string]string, multi map[string][]string) url.Values {
 		q.Set(k, v)
 	}
 	return q
-}
-
-// offeredSubprotocols lists the subprotocols of Sec-WebSocket-Protocol, which
-// may be one comma-separated header or several.
-func offeredSubprotocols(h http.Header) []string {
-	var out []string
-	for _, v := range h.Values("Sec-Websocket-Protocol") {
-		for p := range strings.SplitSeq(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
