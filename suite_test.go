@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,10 +118,12 @@ func suiteStores() []suiteStore {
 	}
 }
 
-// suiteBehaviour is one behaviour test of the suite.
+// suiteBehaviour is one behaviour test of the suite; configure, when set,
+// changes the server's configuration first.
 type suiteBehaviour struct {
-	name string
-	run  func(f *suiteFixture)
+	name      string
+	run       func(f *suiteFixture)
+	configure func(f *suiteFixture, cfg *gqlambda.Config)
 }
 
 func TestServerSuite(t *testing.T) {
@@ -133,7 +136,7 @@ func TestServerSuite(t *testing.T) {
 					for _, b := range suiteBehaviours() {
 						t.Run(b.name, func(t *testing.T) {
 							t.Parallel()
-							b.run(newSuiteFixture(t, st, en, pr))
+							b.run(newSuiteFixture(t, st, en, pr, b.configure))
 						})
 					}
 				})
@@ -150,15 +153,16 @@ type suiteFixture struct {
 	srv    *gqlambda.Server
 	store  store.Store
 	rec    *gatewaytest.Recorder
-	hooks  *hookLog // server-level hooks: OnComplete, OnDisconnect
-	errs   *hookLog // OnError
+	hooks  *hookLog  // server-level hooks: OnComplete, OnDisconnect
+	errs   *hookLog  // OnError
+	events *eventLog // Config.Events, when the behaviour sets it
 	prefix string
 
 	mu   sync.Mutex
 	seen map[string]int
 }
 
-func newSuiteFixture(t *testing.T, st suiteStore, en suiteEngine, pr suiteProtocol) *suiteFixture {
+func newSuiteFixture(t *testing.T, st suiteStore, en suiteEngine, pr suiteProtocol, configure func(*suiteFixture, *gqlambda.Config)) *suiteFixture {
 	t.Helper()
 	prefix := strings.ToLower(rand.Text()[:8]) + "-"
 	f := &suiteFixture{
@@ -170,7 +174,7 @@ func newSuiteFixture(t *testing.T, st suiteStore, en suiteEngine, pr suiteProtoc
 	if err != nil {
 		t.Fatalf("engine %s: %v", en.name, err)
 	}
-	f.srv, err = gqlambda.New(gqlambda.Config{
+	cfg := gqlambda.Config{
 		Engine: engine,
 		Store:  f.store,
 		Sender: f.rec,
@@ -183,6 +187,9 @@ func newSuiteFixture(t *testing.T, st suiteStore, en suiteEngine, pr suiteProtoc
 					User string `json:"user"`
 				}
 				_ = json.Unmarshal(payload, &p)
+				if p.User == "mallory" {
+					return gqlambda.InitResult{}, errors.New("mallory is not welcome")
+				}
 				return gqlambda.InitResult{Context: map[string]string{"user": p.User}}, nil
 			},
 			OnComplete: func(_ context.Context, sub store.Subscription, reason gqlambda.CompleteReason) error {
@@ -195,7 +202,11 @@ func newSuiteFixture(t *testing.T, st suiteStore, en suiteEngine, pr suiteProtoc
 			},
 			OnError: func(_ context.Context, err error) { f.errs.add("%v", err) },
 		},
-	})
+	}
+	if configure != nil {
+		configure(f, &cfg)
+	}
+	f.srv, err = gqlambda.New(cfg)
 	if err != nil {
 		t.Fatalf("gqlambda.New: %v", err)
 	}
@@ -366,22 +377,28 @@ func (f *suiteFixture) expectNoErrors() {
 
 func suiteBehaviours() []suiteBehaviour {
 	return []suiteBehaviour{
-		{"Handshake", suiteHandshake},
-		{"QueryOverTheSocket", suiteQueryOverTheSocket},
-		{"ConnectionContextReachesResolvers", suiteConnectionContext},
-		{"PublishReachesMatchingSubscriptions", suitePublishFiltered},
-		{"MutationPublishes", suiteMutationPublishes},
-		{"ClientCompleteEndsSubscription", suiteClientComplete},
-		{"ServerCompleteEndsSubscriptions", suiteServerComplete},
-		{"InvalidDocumentIsAnError", suiteInvalidDocument},
-		{"RefusedByItsField", suiteRefusedByField},
-		{"DuplicateOperationID", suiteDuplicateID},
-		{"OperationBeforeAcknowledgement", suiteBeforeAck},
-		{"DisconnectDeletesState", suiteDisconnect},
-		{"FrameForUnknownConnection", suiteUnknownConnection},
-		{"ResultOverTheMessageLimit", suiteOversizedResult},
-		{"LostDisconnectCleanedUpOnDelivery", suiteLostDisconnect},
-		{"SubscribeRacesDisconnect", suiteSubscribeRacesDisconnect},
+		{"Handshake", suiteHandshake, nil},
+		{"QueryOverTheSocket", suiteQueryOverTheSocket, nil},
+		{"ConnectionContextReachesResolvers", suiteConnectionContext, nil},
+		{"PublishReachesMatchingSubscriptions", suitePublishFiltered, nil},
+		{"MutationPublishes", suiteMutationPublishes, nil},
+		{"ClientCompleteEndsSubscription", suiteClientComplete, nil},
+		{"ServerCompleteEndsSubscriptions", suiteServerComplete, nil},
+		{"InvalidDocumentIsAnError", suiteInvalidDocument, nil},
+		{"RefusedByItsField", suiteRefusedByField, nil},
+		{"DuplicateOperationID", suiteDuplicateID, nil},
+		{"OperationBeforeAcknowledgement", suiteBeforeAck, nil},
+		{"DisconnectDeletesState", suiteDisconnect, nil},
+		{"FrameForUnknownConnection", suiteUnknownConnection, nil},
+		{"ResultOverTheMessageLimit", suiteOversizedResult, nil},
+		{"LostDisconnectCleanedUpOnDelivery", suiteLostDisconnect, nil},
+		{"SubscribeRacesDisconnect", suiteSubscribeRacesDisconnect, nil},
+		{"InitRefused", suiteInitRefused, nil},
+		{"InitialEventFromOnAfterSubscribe", suiteInitialEvent, nil},
+		{"DeliveryThroughTheEventStore", suiteEventStore, func(f *suiteFixture, cfg *gqlambda.Config) {
+			f.events = &eventLog{}
+			cfg.Events = f.events
+		}},
 	}
 }
 
@@ -628,5 +645,64 @@ func suiteSubscribeRacesDisconnect(f *suiteFixture) {
 	for _, id := range ids {
 		f.expectNoConnection(id)
 	}
+	f.expectNoErrors()
+}
+
+func suiteInitRefused(f *suiteFixture) {
+	c := f.id("c")
+	f.connect(c)
+	f.send(c, `{"type":"connection_init","payload":{"user":"mallory"}}`)
+	if f.proto.closes {
+		f.expect(c)
+	} else {
+		f.expect(c, frameWant{typ: "connection_error"})
+	}
+	f.expectClosed(c, 4403)
+	f.expectNoConnection(c)
+	if got := f.hooks.list(); !slices.Equal(got, []string{"OnDisconnect c server-close"}) {
+		f.t.Errorf("hooks %q", got)
+	}
+	f.expectNoErrors()
+}
+
+func suiteInitialEvent(f *suiteFixture) {
+	a, b := f.id("a"), f.id("b")
+	f.ready(a, "ann")
+	f.ready(b, "bob")
+	f.send(a, f.proto.start("g", `subscription { greeted { text } }`))
+	f.expect(a, f.next("g", `{"greeted":{"text":"welcome"}}`))
+	f.send(b, f.proto.start("g", `subscription { greeted { room } }`))
+	f.expect(b, f.next("g", `{"greeted":{"room":"lobby"}}`))
+	f.expect(a) // the welcome went to the new subscription alone
+	f.publish(f.env.GreetedTopic(), servertest.Message{Text: "later", Room: "r"})
+	f.expect(a, f.next("g", `{"greeted":{"text":"later"}}`))
+	f.expect(b, f.next("g", `{"greeted":{"room":"r"}}`))
+	f.expectNoErrors()
+}
+
+// suiteEventStore: with Config.Events set, Publish (also from a mutation)
+// stores the event and delivers nothing; Deliver, as a stream handler calls
+// it, fans the stored event out.
+func suiteEventStore(f *suiteFixture) {
+	sub, sender := f.id("sub"), f.id("sender")
+	f.ready(sub, "ann")
+	f.ready(sender, "bob")
+	f.send(sub, f.proto.start("s", `subscription { messages(room: "a") { text } }`))
+	f.send(sender, f.proto.start("m", `mutation { send(room: "a", text: "stored") { text } }`))
+	f.expect(sender, f.next("m", `{"send":{"text":"stored"}}`), frameWant{typ: "complete", id: "m"})
+	if res := f.publish(f.env.MessagesTopic(), servertest.Message{Room: "b", Text: "other room"}); !res.Stored {
+		f.t.Errorf("Publish with an event store = %+v, want Stored", res)
+	}
+	f.expect(sub)
+	stored := f.events.list()
+	if len(stored) != 2 {
+		f.t.Fatalf("stored %d events, want 2", len(stored))
+	}
+	for _, ev := range stored {
+		if _, err := f.srv.Deliver(f.t.Context(), ev); err != nil {
+			f.t.Fatalf("Deliver(%s): %v", ev.ID, err)
+		}
+	}
+	f.expect(sub, f.next("s", `{"messages":{"text":"stored"}}`))
 	f.expectNoErrors()
 }

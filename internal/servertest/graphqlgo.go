@@ -46,6 +46,7 @@ func GraphQLGo(e *Env) (graphql.Schema, error) {
 		},
 		"big":     &graphql.Field{Type: graphql.String, Subscribe: graphqlgo.Subscribe(e.Big()), Resolve: source},
 		"refused": &graphql.Field{Type: graphql.String, Subscribe: graphqlgo.Subscribe(e.Refused()), Resolve: source},
+		"greeted": &graphql.Field{Type: graphql.NewNonNull(message), Subscribe: graphqlgo.Subscribe(e.Greeted()), Resolve: source},
 	}})
 	return graphql.NewSchema(graphql.SchemaConfig{Query: query, Mutation: mutation, Subscription: subscription})
 }

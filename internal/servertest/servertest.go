@@ -114,6 +114,21 @@ func (e *Env) Big() gqlambda.SubscribeOptions {
 	return gqlambda.SubscribeOptions{Topics: []string{e.BigTopic()}}
 }
 
+// GreetedTopic is the topic of Subscription.greeted.
+func (e *Env) GreetedTopic() string { return e.Prefix + "GREETED" }
+
+// Welcome is the message Subscription.greeted's OnAfterSubscribe delivers.
+var Welcome = Message{ID: "0", Room: "lobby", Text: "welcome"}
+
+// Greeted declares Subscription.greeted: the greeted topic, and an
+// OnAfterSubscribe that delivers [Welcome] to the new subscription alone.
+func (e *Env) Greeted() gqlambda.SubscribeOptions {
+	return gqlambda.SubscribeOptions{
+		Topics:           []string{e.GreetedTopic()},
+		OnAfterSubscribe: func(context.Context, map[string]any) (any, error) { return Welcome, nil },
+	}
+}
+
 // ErrRefused is what Subscription.refused's OnSubscribe returns.
 var ErrRefused = &gqlambda.Error{Message: "not allowed", Extensions: map[string]any{"code": "FORBIDDEN"}}
 

@@ -52,6 +52,7 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		Big      func(childComplexity int) int
+		Greeted  func(childComplexity int) int
 		Messages func(childComplexity int, room *string) int
 		Refused  func(childComplexity int) int
 	}
@@ -72,6 +73,7 @@ type SubscriptionResolver interface {
 	Messages(ctx context.Context, room *string) (<-chan *Message, error)
 	Big(ctx context.Context) (<-chan *string, error)
 	Refused(ctx context.Context) (<-chan *string, error)
+	Greeted(ctx context.Context) (<-chan *Message, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -143,6 +145,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Big(childComplexity), true
+	case "Subscription.greeted":
+		if e.ComplexityRoot.Subscription.Greeted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.Greeted(childComplexity), true
 	case "Subscription.messages":
 		if e.ComplexityRoot.Subscription.Messages == nil {
 			break
@@ -290,6 +298,8 @@ type Subscription {
   big: String
   "Refused by its field's OnSubscribe."
   refused: String
+  "The greeted topic; its OnAfterSubscribe delivers a welcome message to the new subscription alone."
+  greeted: Message!
 }
 `, BuiltIn: false},
 }
@@ -874,6 +884,38 @@ func (ec *executionContext) _Subscription_refused(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_Subscription_refused(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Subscription", field, true, true, "String")
+}
+
+func (ec *executionContext) _Subscription_greeted(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_greeted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().Greeted(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋgqlambdaᚋgqlambdaᚋinternalᚋservertestᚋgqlgenschemaᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_greeted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -2124,6 +2166,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_big(ctx, fields[0])
 	case "refused":
 		return ec._Subscription_refused(ctx, fields[0])
+	case "greeted":
+		return ec._Subscription_greeted(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

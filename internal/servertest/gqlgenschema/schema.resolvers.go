@@ -39,6 +39,10 @@ func (r *subscriptionResolver) Refused(ctx context.Context) (<-chan *string, err
 	return gqlgen.Subscribe[*string](ctx, r.Env.Refused())
 }
 
+func (r *subscriptionResolver) Greeted(ctx context.Context) (<-chan *Message, error) {
+	return gqlgen.Subscribe[*Message](ctx, r.Env.Greeted())
+}
+
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
