@@ -11,8 +11,9 @@ import (
 // documents in a bounded cache that lives as long as the Engine, so a warm
 // Lambda parses each distinct document once.
 //
-// Implementations: engine/graphqlgo (github.com/graphql-go/graphql). They are
-// safe for concurrent use.
+// Implementations: engine/graphqlgo (github.com/graphql-go/graphql) and
+// engine/gqlgen (github.com/99designs/gqlgen). They are safe for concurrent
+// use.
 type Engine interface {
 	// Prepare parses and validates query and selects the operation named
 	// operationName (which may be empty when the document holds one

@@ -84,9 +84,10 @@ var (
 	// ErrEmptyTopic: Publish or Complete was called with an empty topic.
 	ErrEmptyTopic = errors.New("gqlambda: empty topic")
 	// ErrNoSender: Config.Sender is nil, so the server cannot reach
-	// WebSocket clients. Publish, Complete and Deliver return it, and the
-	// WebSocket handler refuses connections with 500 and reports it to
-	// Hooks.OnError. On AWS, pass gateway/apigw's NewDefault; locally, a
+	// WebSocket clients. The WebSocket handler then refuses every event with
+	// 500 and reports it to Hooks.OnError, and Deliver, and Publish and
+	// Complete when they fan out directly (without Config.Events), return
+	// it. On AWS, pass gateway/apigw's NewDefault; locally, a
 	// localgateway.Gateway.
 	ErrNoSender = errors.New("gqlambda: Config.Sender is required to reach WebSocket clients; pass apigw.NewDefault's client on AWS, or a localgateway.Gateway locally")
 )

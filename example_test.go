@@ -41,8 +41,8 @@ func frameEvent(id, body string) events.APIGatewayWebsocketProxyRequest {
 // Example is the quickstart: a schema whose subscription field listens to a
 // topic, a server, and an event published to it. On Lambda the server's
 // WebSocketHandler is the function handler (lambda.Start(srv.WebSocketHandler))
-// and Sender defaults to API Gateway's @connections API; here a recorder
-// stands in for API Gateway.
+// and the Sender is API Gateway's @connections API (apigw.NewDefault); here a
+// recorder stands in for API Gateway.
 func Example() {
 	subscription := graphql.NewObject(graphql.ObjectConfig{Name: "Subscription", Fields: graphql.Fields{
 		"messageBroadcast": &graphql.Field{

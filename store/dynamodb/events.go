@@ -206,7 +206,8 @@ func (t *EventTable) eventItem(ev store.Event) (map[string]types.AttributeValue,
 }
 
 // DecodeEventRecord decodes one record of the events table's stream into the
-// event it carries. It is the decoder of the server's stream handler:
+// events it carries: one for an insert, none otherwise. It is the decoder of
+// the server's stream handler:
 //
 //	lambda.Start(srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord))
 //
