@@ -24,6 +24,12 @@ import (
 	"github.com/gqlambda/gqlambda/store/memory"
 )
 
+// The harness drives one server on the memory store with graphql-go, for the
+// tests of the server's details (every hook's arguments and order, limits,
+// configuration, the captured API Gateway events). The behaviours that
+// depend on the protocol, the engine or the store run in every cell of the
+// server suite (suite_test.go).
+
 // The events API Gateway sends, as captured: every test event is one of
 // these with its connection id and body replaced.
 var (

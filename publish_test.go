@@ -134,24 +134,6 @@ func TestTopics(t *testing.T) {
 	}
 }
 
-func TestSeveralSubscriptionsOnOneTopic(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, nil)
-	h.ready("c1")
-	h.subscribe("c1", "one", `subscription { messages { id } }`)
-	h.subscribe("c1", "two", `subscription { messages { text } }`)
-	res := h.publish("MESSAGES", map[string]any{"id": "1", "chatId": "c", "text": "t"})
-	if res.Delivered != 2 {
-		t.Fatalf("%+v", res)
-	}
-	got := h.take("c1")
-	slices.Sort(got)
-	want := []string{`{"type":"next","id":"one","payload":{"data":{"messages":{"id":"1"}}}}`, `{"type":"next","id":"two","payload":{"data":{"messages":{"text":"t"}}}}`}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %v", got)
-	}
-}
-
 // TestGoneConnectionIsCleanedUp: a client vanished without a $disconnect;
 // the first delivery attempt learns it (410) and deletes its state once.
 func TestGoneConnectionIsCleanedUp(t *testing.T) {

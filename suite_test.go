@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -399,6 +403,12 @@ func suiteBehaviours() []suiteBehaviour {
 			f.events = &eventLog{}
 			cfg.Events = f.events
 		}},
+		{"StoredFilters", suiteStoredFilters, nil},
+		{"SeveralTopics", suiteSeveralTopics, nil},
+		{"SeveralSubscriptionsOfOneConnection", suiteSeveralSubscriptions, nil},
+		{"SharedExecution", suiteSharedExecution(1), nil},
+		{"ExecutionPerConnection", suiteSharedExecution(3), func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.ExecutePerConnection = true }},
+		{"GraphQLOverHTTP", suiteHTTP, nil},
 	}
 }
 
@@ -704,5 +714,145 @@ func suiteEventStore(f *suiteFixture) {
 		}
 	}
 	f.expect(sub, f.next("s", `{"messages":{"text":"stored"}}`))
+	f.expectNoErrors()
+}
+
+// suiteStoredFilters: a filter with groups, nested fields and every kind of
+// value survives the store's round trip and selects the events it should.
+func suiteStoredFilters(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	where := `{"filterGroup":[` +
+		`{"filters":[{"fieldName":"room","operator":"in","value":["a","b"]},{"fieldName":"text","operator":"beginsWith","value":"hi"}]},` +
+		`{"filters":[{"fieldName":"id","operator":"between","value":["10","20"]}]}]}`
+	b, _ := json.Marshal(where)
+	f.send(c, f.proto.start("f", `subscription { filtered(where: `+string(b)+`) { id } }`))
+	for _, tt := range []struct {
+		m    servertest.Message
+		want bool
+	}{
+		{servertest.Message{ID: "01", Room: "a", Text: "hi there"}, true},
+		{servertest.Message{ID: "02", Room: "c", Text: "hi there"}, false},
+		{servertest.Message{ID: "03", Room: "b", Text: "bye"}, false},
+		{servertest.Message{ID: "15", Room: "z", Text: "z"}, true},
+	} {
+		res := f.publish(f.env.MessagesTopic(), tt.m)
+		if tt.want {
+			f.expect(c, f.next("f", `{"filtered":{"id":"`+tt.m.ID+`"}}`))
+		} else {
+			f.expect(c)
+		}
+		if got := res.Matched == 1; got != tt.want {
+			f.t.Errorf("message %+v: matched %v, want %v", tt.m, got, tt.want)
+		}
+	}
+	f.expectNoErrors()
+}
+
+// suiteSeveralTopics: one subscription listens to topics its arguments name
+// and receives each topic's events once.
+func suiteSeveralTopics(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("r", `subscription { rooms(rooms: ["a", "b", "a"]) { text } }`))
+	f.expectSubscriptions(f.env.RoomTopic("a"), "c/r")
+	f.expectSubscriptions(f.env.RoomTopic("b"), "c/r")
+	f.publish(f.env.RoomTopic("a"), servertest.Message{Text: "to a"})
+	f.publish(f.env.RoomTopic("b"), servertest.Message{Text: "to b"})
+	f.publish(f.env.RoomTopic("c"), servertest.Message{Text: "to c"})
+	f.expect(c, f.next("r", `{"rooms":{"text":"to a"}}`), f.next("r", `{"rooms":{"text":"to b"}}`))
+	f.send(c, f.proto.stop("r"))
+	f.expectSubscriptions(f.env.RoomTopic("a"))
+	f.expectSubscriptions(f.env.RoomTopic("b"))
+	f.expectNoErrors()
+}
+
+// suiteSeveralSubscriptions: one connection may hold several subscriptions
+// on one topic; each gets the event, and completing one leaves the others.
+func suiteSeveralSubscriptions(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("1", `subscription { messages { text } }`))
+	f.send(c, f.proto.start("2", `subscription { messages(room: "a") { room } }`))
+	f.send(c, f.proto.start("3", `subscription { messages { id } }`))
+	f.expectSubscriptions(f.env.MessagesTopic(), "c/1", "c/2", "c/3")
+	f.send(c, f.proto.stop("3"))
+	if res := f.publish(f.env.MessagesTopic(), servertest.Message{ID: "9", Room: "a", Text: "t"}); res.Delivered != 2 {
+		f.t.Errorf("Publish = %+v, want 2 delivered", res)
+	}
+	got := f.take(c)
+	slices.Sort(got) // the two posts race
+	want := []string{
+		`{"id":"1","payload":{"data":{"messages":{"text":"t"}}},"type":"` + f.proto.next + `"}`,
+		`{"id":"2","payload":{"data":{"messages":{"room":"a"}}},"type":"` + f.proto.next + `"}`,
+	}
+	for i := range got {
+		var v any
+		_ = json.Unmarshal([]byte(got[i]), &v)
+		b, _ := json.Marshal(v)
+		got[i] = string(b)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		f.t.Errorf("frames %q, want %q", got, want)
+	}
+	f.expectNoErrors()
+}
+
+// suiteSharedExecution: subscriptions with the same document, variables and
+// connection context share one execution per event (executions of them);
+// with ExecutePerConnection each runs its own.
+func suiteSharedExecution(executions int) func(f *suiteFixture) {
+	return func(f *suiteFixture) {
+		ids := []string{f.id("a"), f.id("b"), f.id("c")}
+		for _, id := range ids {
+			f.ready(id, "same user") // the same context on every connection
+			f.send(id, f.proto.start("s", `subscription { messages { text seen } }`))
+		}
+		f.publish(f.env.MessagesTopic(), servertest.Message{Text: "shared"})
+		for _, id := range ids {
+			f.expect(id, f.next("s", `{"messages":{"text":"shared","seen":1}}`))
+		}
+		if got := f.env.Resolutions(); got != executions {
+			f.t.Errorf("one event to 3 equal subscriptions took %d executions, want %d", got, executions)
+		}
+		f.expectNoErrors()
+	}
+}
+
+// suiteHTTP: GraphQL over HTTP on the same server: a query, and a mutation
+// whose publish reaches a WebSocket subscriber. It does not depend on the
+// WebSocket protocol, so one protocol row runs it.
+func suiteHTTP(f *suiteFixture) {
+	if !f.proto.closes {
+		f.t.Skip("GraphQL over HTTP does not depend on the WebSocket protocol: the graphql-transport-ws row runs it")
+	}
+	sub := f.id("sub")
+	f.ready(sub, "ann")
+	f.send(sub, f.proto.start("s", `subscription { messages(room: "h") { text } }`))
+	hs := httptest.NewServer(f.srv.HTTPHandler(nil))
+	defer hs.Close()
+
+	resp, err := http.Get(hs.URL + "/graphql?query=" + url.QueryEscape("{ hello }"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !jsonEqual(string(body), `{"data":{"hello":"world"}}`) {
+		f.t.Errorf("GET query: %d %s", resp.StatusCode, body)
+	}
+
+	req, _ := json.Marshal(map[string]any{"query": `mutation($t: String!) { send(room: "h", text: $t) { text } }`, "variables": map[string]any{"t": "over http"}})
+	resp, err = http.Post(hs.URL+"/graphql", "application/json", strings.NewReader(string(req)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !jsonEqual(string(body), `{"data":{"send":{"text":"over http"}}}`) {
+		f.t.Errorf("POST mutation: %d %s", resp.StatusCode, body)
+	}
+	f.expect(sub, f.next("s", `{"messages":{"text":"over http"}}`))
 	f.expectNoErrors()
 }

@@ -13,6 +13,8 @@ func GraphQLGo(e *Env) (graphql.Schema, error) {
 		"id":   &graphql.Field{Type: graphql.NewNonNull(graphql.ID)},
 		"room": &graphql.Field{Type: graphql.NewNonNull(graphql.String)},
 		"text": &graphql.Field{Type: graphql.NewNonNull(graphql.String)},
+		"seen": &graphql.Field{Type: graphql.NewNonNull(graphql.Int),
+			Resolve: func(p graphql.ResolveParams) (any, error) { return e.Seen(p.Context) }},
 	}})
 	source := func(p graphql.ResolveParams) (any, error) { return p.Source, nil }
 	query := graphql.NewObject(graphql.ObjectConfig{Name: "Query", Fields: graphql.Fields{
@@ -47,6 +49,18 @@ func GraphQLGo(e *Env) (graphql.Schema, error) {
 		"big":     &graphql.Field{Type: graphql.String, Subscribe: graphqlgo.Subscribe(e.Big()), Resolve: source},
 		"refused": &graphql.Field{Type: graphql.String, Subscribe: graphqlgo.Subscribe(e.Refused()), Resolve: source},
 		"greeted": &graphql.Field{Type: graphql.NewNonNull(message), Subscribe: graphqlgo.Subscribe(e.Greeted()), Resolve: source},
+		"filtered": &graphql.Field{
+			Type:      graphql.NewNonNull(message),
+			Args:      graphql.FieldConfigArgument{"where": {Type: graphql.NewNonNull(graphql.String)}},
+			Subscribe: graphqlgo.Subscribe(e.Filtered()),
+			Resolve:   source,
+		},
+		"rooms": &graphql.Field{
+			Type:      graphql.NewNonNull(message),
+			Args:      graphql.FieldConfigArgument{"rooms": {Type: graphql.NewNonNull(graphql.NewList(graphql.NewNonNull(graphql.String)))}},
+			Subscribe: graphqlgo.Subscribe(e.Rooms()),
+			Resolve:   source,
+		},
 	}})
 	return graphql.NewSchema(graphql.SchemaConfig{Query: query, Mutation: mutation, Subscription: subscription})
 }

@@ -24,9 +24,57 @@ type Env struct {
 	// Prefix starts every topic of the schema.
 	Prefix string
 
-	ids atomic.Int64
-	mu  sync.Mutex
-	log []string
+	ids         atomic.Int64
+	resolutions atomic.Int64
+	mu          sync.Mutex
+	log         []string
+}
+
+// Seen resolves Message.seen: it counts the resolution and returns 1.
+func (e *Env) Seen(context.Context) (int, error) {
+	e.resolutions.Add(1)
+	return 1, nil
+}
+
+// Resolutions is how many times Message.seen was resolved.
+func (e *Env) Resolutions() int { return int(e.resolutions.Load()) }
+
+// RoomTopic is the topic of one room of Subscription.rooms.
+func (e *Env) RoomTopic(room string) string { return e.Prefix + "room:" + room }
+
+// Filtered declares Subscription.filtered: the messages topic, with the
+// filter of its where argument (AppSync's JSON form).
+func (e *Env) Filtered() gqlambda.SubscribeOptions {
+	return gqlambda.SubscribeOptions{
+		Topics: []string{e.MessagesTopic()},
+		FilterFunc: func(ctx context.Context, args map[string]any) (filter.Filter, error) {
+			where, _ := stringArg(args["where"])
+			return filter.Parse([]byte(where))
+		},
+	}
+}
+
+// Rooms declares Subscription.rooms: one topic per room of its argument.
+func (e *Env) Rooms() gqlambda.SubscribeOptions {
+	return gqlambda.SubscribeOptions{
+		TopicsFunc: func(ctx context.Context, args map[string]any) ([]string, error) {
+			var topics []string
+			switch rooms := args["rooms"].(type) {
+			case []any: // graphql-go
+				for _, r := range rooms {
+					s, _ := r.(string)
+					topics = append(topics, e.RoomTopic(s))
+				}
+			case []string: // gqlgen
+				for _, r := range rooms {
+					topics = append(topics, e.RoomTopic(r))
+				}
+			default:
+				return nil, fmt.Errorf("rooms: unexpected argument %T", rooms)
+			}
+			return topics, nil
+		},
+	}
 }
 
 // MessagesTopic is the topic of Subscription.messages and Mutation.send.

@@ -6,6 +6,8 @@ type Message struct {
 	ID   string `json:"id"`
 	Room string `json:"room"`
 	Text string `json:"text"`
+	// Always 1; each resolution is counted (Env.Resolutions), which tells how many executions an event took.
+	Seen int `json:"seen"`
 }
 
 type Mutation struct {

@@ -11,6 +11,10 @@ import (
 	"github.com/gqlambda/gqlambda/engine/gqlgen"
 )
 
+func (r *messageResolver) Seen(ctx context.Context, obj *Message) (int, error) {
+	return r.Env.Seen(ctx)
+}
+
 func (r *mutationResolver) Send(ctx context.Context, room string, text string) (*Message, error) {
 	m, err := r.Env.Send(ctx, room, text)
 	if err != nil {
@@ -43,6 +47,16 @@ func (r *subscriptionResolver) Greeted(ctx context.Context) (<-chan *Message, er
 	return gqlgen.Subscribe[*Message](ctx, r.Env.Greeted())
 }
 
+func (r *subscriptionResolver) Filtered(ctx context.Context, where string) (<-chan *Message, error) {
+	return gqlgen.Subscribe[*Message](ctx, r.Env.Filtered())
+}
+
+func (r *subscriptionResolver) Rooms(ctx context.Context, rooms []string) (<-chan *Message, error) {
+	return gqlgen.Subscribe[*Message](ctx, r.Env.Rooms())
+}
+
+func (r *Resolver) Message() MessageResolver { return &messageResolver{r} }
+
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
@@ -50,6 +64,7 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
 type (
+	messageResolver      struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }
