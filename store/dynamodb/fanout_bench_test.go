@@ -103,7 +103,7 @@ type fanOutEnv struct {
 // $connect, connection_init, subscribe.
 func newFanOutEnv(b *testing.B, n int) *fanOutEnv {
 	b.Helper()
-	client := dynamotest.Client(b)
+	client := dynamodb.LocalClient(b)
 	awsCfg, _ := dynamotest.Config(b)
 	ctx := b.Context()
 	p := dynamotest.Prefix(b)

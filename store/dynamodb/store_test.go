@@ -37,7 +37,7 @@ func localTables(t testing.TB, client *dynamodb.Client) Tables {
 }
 
 func TestConformance(t *testing.T) {
-	client := dynamotest.Client(t)
+	client := LocalClient(t)
 	for _, tc := range []struct {
 		name  string
 		opts  Options
@@ -518,7 +518,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	client := dynamotest.Client(t)
+	client := LocalClient(t)
 	f := &fixture{t: t, client: client, api: &countingAPI{API: client}, tables: localTables(t, client), now: time.Now().Truncate(time.Millisecond)}
 	opts.Tables = f.tables
 	f.s = New(f.api, &opts)
@@ -870,7 +870,7 @@ func TestTopicSubscriptionsStopsReaders(t *testing.T) {
 // TestReplacedConnectionKeepsSubscriptions: a connection that expired and
 // was created again keeps its subscriptions, as in the memory store.
 func TestReplacedConnectionKeepsSubscriptions(t *testing.T) {
-	client := dynamotest.Client(t)
+	client := LocalClient(t)
 	tables := localTables(t, client)
 	start := time.Now().Truncate(time.Millisecond)
 	for _, tc := range []struct {
