@@ -50,6 +50,9 @@ func (s *connectionsSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d := time.Duration(s.latency.Load()); d > 0 {
+		// real-server wait: the benchmark measures wall time per post with
+		// an @connections round trip's latency, over real sockets; a
+		// bubble's virtual clock would measure nothing.
 		time.Sleep(d)
 	}
 	marked := false

@@ -40,6 +40,20 @@ func localTables(t *testing.T, client *awsdynamodb.Client) dynamodb.Tables {
 	return tables
 }
 
+// waitFor polls cond until it holds, failing the test after 20 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		// real-server wait: the records come from DynamoDB Local's stream,
+		// which the poller reads on the real clock.
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // localPoller is a poller of the events table's stream, quick to notice.
 func localPoller(t *testing.T, client *awsdynamodb.Client, table string, h streams.Handler) *streams.Poller {
 	t.Helper()
