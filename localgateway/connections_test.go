@@ -253,12 +253,41 @@ func TestServe(t *testing.T) {
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// written, when not nil, is closed at the next write: see waitFor.
+	written chan struct{}
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.written != nil {
+		close(b.written)
+		b.written = nil
+	}
 	return b.buf.Write(p)
+}
+
+// waitFor waits until cond holds of the text written, looking again at
+// each write; it fails the test after 10 seconds.
+func (b *syncBuffer) waitFor(t *testing.T, what string, cond func(text string) bool) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		b.mu.Lock()
+		if b.written == nil {
+			b.written = make(chan struct{})
+		}
+		written, text := b.written, b.buf.String()
+		b.mu.Unlock()
+		if cond(text) {
+			return
+		}
+		select {
+		case <-written:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {
@@ -279,9 +308,9 @@ func TestListenAndServe(t *testing.T) {
 	go func() { done <- g.ListenAndServe(ctx, "127.0.0.1:0") }()
 
 	var url string
-	eventually(t, "the URLs in the log", func() bool {
+	logs.waitFor(t, "the URLs in the log", func(text string) bool {
 		var rec struct{ Websocket string }
-		for line := range strings.Lines(logs.String()) {
+		for line := range strings.Lines(text) {
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Websocket != "" {
 				url = rec.Websocket
 				return true

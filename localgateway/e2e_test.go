@@ -54,8 +54,10 @@ func TestGQLambda(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var srv *gqlambda.Server
 			rec := &recorder{}
+			handled := &recorder{} // the events once the server handled them
 			g, hs := start(t, rec, localgateway.Options{Handler: func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-				rec.handle(ctx, ev) // record only
+				rec.handle(ctx, ev)           // record only
+				defer handled.handle(ctx, ev) // record only
 				return srv.WebSocketHandler(ctx, ev)
 			}})
 			var sender gateway.Sender = g
@@ -82,15 +84,12 @@ func TestGQLambda(t *testing.T) {
 				t.Fatalf("got %s, want connection_ack", got)
 			}
 			write(t, c, websocket.MessageText, []byte(`{"type":"subscribe","id":"1","payload":{"query":"subscription { messageBroadcast }"}}`))
-			// The subscribe message is handled in the background: publish
-			// until it is stored.
-			eventually(t, "the subscription", func() bool {
-				res, err := srv.Publish(ctx, "NEW_MESSAGE", map[string]any{"message": "hello"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return res.Delivered == 1
-			})
+			// The subscribe message is handled in the background: once the
+			// server has handled it (after connection_init), it is stored.
+			handled.wait(t, "MESSAGE", rec.connectionID(t, "subscriber"), 2)
+			if res, err := srv.Publish(ctx, "NEW_MESSAGE", map[string]any{"message": "hello"}); err != nil || res.Delivered != 1 {
+				t.Fatalf("Publish: %+v, %v; want 1 delivered", res, err)
+			}
 			if got, want := readText(t, c), `{"type":"next","id":"1","payload":{"data":{"messageBroadcast":"hello"}}}`; got != want {
 				t.Fatalf("got %s, want %s", got, want)
 			}

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -42,11 +43,17 @@ type recorder struct {
 
 	mu  sync.Mutex
 	evs []events.APIGatewayWebsocketProxyRequest
+	// recorded, when not nil, is closed at the next event: see wait.
+	recorded chan struct{}
 }
 
 func (rec *recorder) handle(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rec.mu.Lock()
 	rec.evs = append(rec.evs, ev)
+	if rec.recorded != nil {
+		close(rec.recorded)
+		rec.recorded = nil
+	}
 	rec.mu.Unlock()
 	switch ev.RequestContext.EventType {
 	case "CONNECT":
@@ -83,13 +90,27 @@ func (rec *recorder) events(eventType, connectionID string) []events.APIGatewayW
 	return out
 }
 
-// wait waits for n events of a type and connection and returns them.
+// wait waits for n events of a type and connection and returns them,
+// looking again at each event; it fails the test after 10 seconds.
 func (rec *recorder) wait(t *testing.T, eventType, connectionID string, n int) []events.APIGatewayWebsocketProxyRequest {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d %s event(s) of %q", n, eventType, connectionID), func() bool {
-		return len(rec.events(eventType, connectionID)) >= n
-	})
-	return rec.events(eventType, connectionID)
+	timeout := time.After(10 * time.Second)
+	for {
+		rec.mu.Lock()
+		if rec.recorded == nil {
+			rec.recorded = make(chan struct{})
+		}
+		recorded := rec.recorded
+		rec.mu.Unlock()
+		if evs := rec.events(eventType, connectionID); len(evs) >= n {
+			return evs
+		}
+		select {
+		case <-recorded:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %d %s event(s) of %q", n, eventType, connectionID)
+		}
+	}
 }
 
 // connectionID returns the id of the connection whose handshake carried
@@ -103,18 +124,6 @@ func (rec *recorder) connectionID(t *testing.T, name string) string {
 	}
 	t.Fatalf("no $connect with X-Test %q", name)
 	return ""
-}
-
-// eventually polls cond until it holds, failing the test after 10 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // start serves a gateway with opts (Handler defaulting to rec.handle) on a
@@ -545,40 +554,59 @@ func TestMalformedHandshakeSkipsConnect(t *testing.T) {
 	}
 }
 
+// TestMessagesInOrder sends 50 messages at once; the handler holds each
+// until the test lets it go. In a synctest bubble, once every goroutine is
+// blocked the gateway has read what it could: exactly one message, the
+// next in order, is being handled.
 func TestMessagesInOrder(t *testing.T) {
-	var inFlight, overlaps atomic.Int32
-	rec := &recorder{message: func(context.Context, events.APIGatewayWebsocketProxyRequest) error {
-		if inFlight.Add(1) > 1 {
-			overlaps.Add(1)
+	synctest.Test(t, func(t *testing.T) {
+		const n = 50
+		var inFlight atomic.Int32
+		var current atomic.Value // the body of the message being handled
+		next := make(chan struct{})
+		rec := &recorder{message: func(_ context.Context, ev events.APIGatewayWebsocketProxyRequest) error {
+			inFlight.Add(1)
+			current.Store(ev.Body)
+			<-next
+			inFlight.Add(-1)
+			return nil
+		}}
+		_, srv, opts := startPipe(t, rec, localgateway.Options{})
+		c := dial(t, srv.WebSocketURL, "one", opts)
+		id := rec.connectionID(t, "one")
+		go func() {
+			for i := range n {
+				if err := c.Write(t.Context(), websocket.MessageText, []byte(strconv.Itoa(i))); err != nil {
+					t.Errorf("write %d: %v", i, err)
+					return
+				}
+			}
+		}()
+		for i := range n {
+			synctest.Wait()
+			if k := inFlight.Load(); k != 1 || current.Load() != strconv.Itoa(i) {
+				t.Errorf("%d messages handled at once, the last %v; want message %d alone", k, current.Load(), i)
+				break
+			}
+			next <- struct{}{}
 		}
-		time.Sleep(100 * time.Microsecond) // widen the window an overlap would need
-		inFlight.Add(-1)
-		return nil
-	}}
-	_, srv := start(t, rec, localgateway.Options{})
-	c := dial(t, wsURL(srv, "/graphql"), "one", nil)
-	id := rec.connectionID(t, "one")
-	const n = 50
-	for i := range n {
-		write(t, c, websocket.MessageText, []byte(strconv.Itoa(i)))
-	}
-	evs := rec.wait(t, "MESSAGE", id, n)
-	seen := map[string]bool{}
-	for i, ev := range evs {
-		rc := ev.RequestContext
-		if ev.Body != strconv.Itoa(i) {
-			t.Fatalf("message %d has body %q: out of order", i, ev.Body)
+		close(next) // lets the rest go, after a failure
+
+		evs := rec.wait(t, "MESSAGE", id, n)
+		seen := map[string]bool{}
+		for i, ev := range evs {
+			rc := ev.RequestContext
+			if ev.Body != strconv.Itoa(i) {
+				t.Fatalf("message %d has body %q: out of order", i, ev.Body)
+			}
+			msgID, _ := rc.MessageID.(string)
+			if rc.RouteKey != "$default" || rc.EventType != "MESSAGE" || ev.IsBase64Encoded || ev.Headers != nil ||
+				!idPattern.MatchString(msgID) || seen[msgID] || rc.ConnectionID != id || rc.MessageDirection != "IN" {
+				t.Fatalf("message %d: unexpected event %+v", i, ev)
+			}
+			seen[msgID] = true
 		}
-		msgID, _ := rc.MessageID.(string)
-		if rc.RouteKey != "$default" || rc.EventType != "MESSAGE" || ev.IsBase64Encoded || ev.Headers != nil ||
-			!idPattern.MatchString(msgID) || seen[msgID] || rc.ConnectionID != id || rc.MessageDirection != "IN" {
-			t.Fatalf("message %d: unexpected event %+v", i, ev)
-		}
-		seen[msgID] = true
-	}
-	if n := overlaps.Load(); n != 0 {
-		t.Errorf("%d messages of one connection were handled concurrently", n)
-	}
+	})
 }
 
 // TestConnectionsConcurrent shows that a slow handler of one connection does
@@ -889,49 +917,44 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
-// TestActivityDefersIdleTimeout keeps a connection busy for several idle
-// timeouts, with messages both ways, then lets it idle. A close while the
-// test acted more often than every half idle timeout fails the test; a test
-// descheduled for longer proves nothing and is run again.
+// TestActivityDefersIdleTimeout keeps a connection busy for two idle
+// timeouts with client messages, then two with posts, one every tenth of
+// an idle timeout, then lets it idle: it must stay open while busy and
+// close one idle timeout after the last message. On a synctest bubble's
+// clock the pauses are exact, however busy the machine.
 func TestActivityDefersIdleTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
-	for range 3 {
+	synctest.Test(t, func(t *testing.T) {
+		const idle = 300 * time.Millisecond
 		rec := &recorder{}
-		g, srv := start(t, rec, localgateway.Options{IdleTimeout: idle})
-		c := dial(t, wsURL(srv, "/graphql"), "one", nil)
+		g, srv, opts := startPipe(t, rec, localgateway.Options{IdleTimeout: idle})
+		c := dial(t, srv.WebSocketURL, "one", opts)
 		id := rec.connectionID(t, "one")
-		go func() {
-			for {
-				if _, _, err := c.Read(context.Background()); err != nil {
-					return
+		closed := closeAsync(t, c) // reads the posts, then the close
+		tick := time.NewTicker(idle / 10)
+		defer tick.Stop()
+		for _, phase := range []struct {
+			name string
+			send func() error
+		}{
+			{"client message", func() error { return c.Write(t.Context(), websocket.MessageText, []byte("ping")) }},
+			{"post", func() error { return g.Post(t.Context(), "", id, []byte("pong")) }},
+		} {
+			for begin := time.Now(); time.Since(begin) < 2*idle; {
+				<-tick.C
+				if err := phase.send(); err != nil || len(g.Connections()) != 1 {
+					t.Fatalf("connection closed while active, at a %s: %v", phase.name, err)
 				}
 			}
-		}()
-		begin := time.Now()
-		last, maxGap := begin, time.Duration(0)
-		closed := false
-		for i := 0; time.Since(begin) < 3*idle && !closed; i++ {
-			if i%2 == 0 {
-				closed = c.Write(t.Context(), websocket.MessageText, []byte("ping")) != nil
-			} else {
-				closed = g.Post(t.Context(), "", id, []byte("pong")) != nil
-			}
-			maxGap = max(maxGap, time.Since(last))
-			last = time.Now()
-			time.Sleep(idle / 10)
 		}
-		closed = closed || len(g.Connections()) != 1
-		maxGap = max(maxGap, time.Since(last))
-		switch {
-		case !closed:
-			rec.wait(t, "DISCONNECT", id, 1)
-			return
-		case maxGap < idle/2:
-			t.Fatalf("connection closed while active (longest pause %v)", maxGap)
+		last := time.Now()
+		if ce := <-closed; ce.Code != websocket.StatusGoingAway {
+			t.Errorf("close %v, want 1001", ce)
 		}
-		t.Logf("paused %v, longer than half the idle timeout: trying again", maxGap)
-	}
-	t.Fatal("the test was paused too long in every attempt")
+		if quiet := time.Since(last); quiet != idle {
+			t.Errorf("closed %v after the last message, want the idle timeout, %v", quiet, idle)
+		}
+		rec.wait(t, "DISCONNECT", id, 1)
+	})
 }
 
 func TestMaxConnectionDuration(t *testing.T) {

@@ -223,6 +223,8 @@ func TestGatewayWithRuntimeInterfaceEmulator(t *testing.T) {
 	// Closing the sockets sends $disconnect: the connection items go.
 	a.conn.Close(websocket.StatusNormalClosure, "")
 	b.conn.Close(websocket.StatusNormalClosure, "")
+	// real-server wait: the function deletes them in an emulator's process,
+	// in DynamoDB Local; only polling the table shows when.
 	for deadline := time.Now().Add(15 * time.Second); countItems(t, client, tables.Connections) > 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connection items left after the clients closed", countItems(t, client, tables.Connections))
@@ -276,6 +278,8 @@ func startEmulator(t *testing.T, rie, bootstrap, handler string, env map[string]
 			t.Logf("%s function (emulator at %s):\n%s", handler, addr, out.String())
 		}
 	})
+	// real-server wait: the emulator is another process; only dialling its
+	// port shows that it listens.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {

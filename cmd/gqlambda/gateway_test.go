@@ -24,6 +24,8 @@ type invokeAPI struct {
 
 	mu     sync.Mutex
 	routes map[string][]string // function name → route keys (or HTTP paths) invoked
+	// invoked holds a token after each invocation: see waitFor.
+	invoked chan struct{}
 }
 
 func (f *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +46,9 @@ func (f *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	// real-server wait: the invocations come from the gateway over real
+	// sockets, so nothing shows that a second one would have started
+	// meanwhile; holding each for a while gives it the time to.
 	time.Sleep(20 * time.Millisecond)
 	route := ev.RequestContext.RouteKey
 	resp := `{"statusCode":200}`
@@ -59,8 +64,37 @@ func (f *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.routes = map[string][]string{}
 	}
 	f.routes[name] = append(f.routes[name], route)
+	select {
+	case f.invokedLocked() <- struct{}{}:
+	default:
+	}
 	f.mu.Unlock()
 	w.Write([]byte(resp))
+}
+
+// invokedLocked returns f.invoked, made on first use, with f.mu held.
+func (f *invokeAPI) invokedLocked() chan struct{} {
+	if f.invoked == nil {
+		f.invoked = make(chan struct{}, 1)
+	}
+	return f.invoked
+}
+
+// waitFor waits, checking again after each invocation, until function was
+// invoked n times for route; it fails the test after 5 seconds.
+func (f *invokeAPI) waitFor(t *testing.T, function, route string, n int) {
+	t.Helper()
+	f.mu.Lock()
+	invoked := f.invokedLocked()
+	f.mu.Unlock()
+	timeout := time.After(5 * time.Second)
+	for f.count(function, route) < n {
+		select {
+		case <-invoked:
+		case <-timeout:
+			t.Fatalf("%s was invoked %d times for %s, want %d", function, f.count(function, route), route, n)
+		}
+	}
 }
 
 // count returns how many times function was invoked for route.
@@ -133,11 +167,7 @@ func TestGatewayCommand(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			for deadline := time.Now().Add(5 * time.Second); api.count("function", "$default") < len(conns); time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the messages were not delivered")
-				}
-			}
+			api.waitFor(t, "function", "$default", len(conns)) // the messages
 			for _, conn := range conns {
 				if conn != nil {
 					conn.Close(websocket.StatusNormalClosure, "")

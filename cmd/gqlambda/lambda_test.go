@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -129,6 +129,9 @@ func TestWebSocketHandler(t *testing.T) {
 	}
 }
 
+// TestInvokerConcurrency starts every call at once; each holds its
+// invocation until the test lets them all go. Once every goroutine is
+// blocked (synctest.Wait), exactly wantMax invocations run.
 func TestInvokerConcurrency(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -142,39 +145,31 @@ func TestInvokerConcurrency(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var running, finished, peak atomic.Int32
-			// Each call waits until wantMax calls run together, or every
-			// call not finished runs (or a deadline, so that a limit
-			// below wantMax fails instead of hanging), then a little
-			// more, for calls beyond the limit to show: the peak is
-			// wantMax exactly when the limit holds.
-			api := &fakeLambda{respond: func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
-				n := running.Add(1)
-				defer finished.Add(1)
-				defer running.Add(-1)
-				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			synctest.Test(t, func(t *testing.T) {
+				var running atomic.Int32
+				release := make(chan struct{})
+				api := &fakeLambda{respond: func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+					running.Add(1)
+					defer running.Add(-1)
+					<-release
+					return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte(`{"statusCode":200}`)}, nil
+				}}
+				iv := newInvoker(api, "fn", tt.concurrency)
+				var wg sync.WaitGroup
+				for range tt.calls {
+					wg.Go(func() {
+						if _, err := iv.invoke(t.Context(), map[string]string{}); err != nil {
+							t.Error(err)
+						}
+					})
 				}
-				for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-					if r := running.Load(); r >= tt.wantMax || r+finished.Load() == int32(tt.calls) {
-						break
-					}
+				synctest.Wait()
+				if got := running.Load(); got != tt.wantMax {
+					t.Errorf("%d invocations run together, want %d", got, tt.wantMax)
 				}
-				time.Sleep(5 * time.Millisecond)
-				return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte(`{"statusCode":200}`)}, nil
-			}}
-			iv := newInvoker(api, "fn", tt.concurrency)
-			var wg sync.WaitGroup
-			for range tt.calls {
-				wg.Go(func() {
-					if _, err := iv.invoke(t.Context(), map[string]string{}); err != nil {
-						t.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-			if got := peak.Load(); got != tt.wantMax {
-				t.Errorf("at most %d invocations ran together, want %d", got, tt.wantMax)
-			}
+				close(release)
+				wg.Wait()
+			})
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -40,104 +41,129 @@ func TestLimiterAdjusts(t *testing.T) {
 	}
 }
 
+// The limiter's waits are channel operations: in a synctest bubble,
+// synctest.Wait returns once every goroutine is blocked, so a test can
+// tell that an acquire is waiting, not merely slow.
+
 func TestLimiterBlocksAtLimit(t *testing.T) {
-	l := newLimiter(2)
-	for range 2 {
-		if err := l.acquire(t.Context()); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(2)
+		for range 2 {
+			if err := l.acquire(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	acquired := make(chan error, 1)
-	go func() { acquired <- l.acquire(t.Context()) }()
-	select {
-	case err := <-acquired:
-		t.Fatalf("acquire returned %v with the limit reached", err)
-	case <-time.After(20 * time.Millisecond):
-	}
-	l.release(true, false)
-	select {
-	case err := <-acquired:
-		if err != nil {
-			t.Fatal(err)
+		acquired := make(chan error, 1)
+		go func() { acquired <- l.acquire(t.Context()) }()
+		synctest.Wait()
+		select {
+		case err := <-acquired:
+			t.Fatalf("acquire returned %v with the limit reached", err)
+		default:
 		}
-	case <-time.After(time.Second):
-		t.Fatal("acquire still blocked after a release")
-	}
-	if _, inFlight := l.current(); inFlight != 2 {
-		t.Errorf("in flight = %d, want 2", inFlight)
-	}
+		l.release(true, false)
+		synctest.Wait()
+		select {
+		case err := <-acquired:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("acquire still blocked after a release")
+		}
+		if _, inFlight := l.current(); inFlight != 2 {
+			t.Errorf("in flight = %d, want 2", inFlight)
+		}
+	})
 }
 
 func TestLimiterBlocksAfterThrottling(t *testing.T) {
-	l := newLimiter(2)
-	for range 2 {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(2)
+		for range 2 {
+			if err := l.acquire(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The limit drops to 1 with one call still in flight: no permit is
+		// free, however long acquire waits (an hour of the bubble's clock).
+		l.release(false, true)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		if err := l.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("acquire = %v, want %v", err, context.DeadlineExceeded)
+		}
+		l.release(true, false)
 		if err := l.acquire(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// The limit drops to 1 with one call still in flight: no permit is free.
-	l.release(false, true)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel()
-	if err := l.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("acquire = %v, want %v", err, context.DeadlineExceeded)
-	}
-	l.release(true, false)
-	if err := l.acquire(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 func TestLimiterRespectsContext(t *testing.T) {
-	l := newLimiter(1)
-	if err := l.acquire(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- l.acquire(ctx) }()
-	time.Sleep(10 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("acquire = %v, want %v", err, context.Canceled)
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(1)
+		if err := l.acquire(t.Context()); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(time.Second):
-		t.Fatal("acquire ignored the cancellation")
-	}
-	if _, inFlight := l.current(); inFlight != 1 {
-		t.Errorf("in flight = %d, want 1", inFlight)
-	}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- l.acquire(ctx) }()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("acquire returned %v with the limit reached", err)
+		default:
+		}
+		cancel()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("acquire = %v, want %v", err, context.Canceled)
+			}
+		default:
+			t.Fatal("acquire ignored the cancellation")
+		}
+		if _, inFlight := l.current(); inFlight != 1 {
+			t.Errorf("in flight = %d, want 1", inFlight)
+		}
+	})
 }
 
+// TestLimiterBoundsConcurrency starts 64 callers at once; each holds its
+// permit until the test lets one go. Whenever every caller is blocked,
+// exactly limit of them hold a permit (while enough are left).
 func TestLimiterBoundsConcurrency(t *testing.T) {
-	const limit = 4
-	l := newLimiter(limit)
-	var cur, peak atomic.Int32
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Go(func() {
-			if err := l.acquire(t.Context()); err != nil {
-				t.Error(err)
-				return
-			}
-			n := cur.Add(1)
-			for {
-				p := peak.Load()
-				if n <= p || peak.CompareAndSwap(p, n) {
-					break
+	synctest.Test(t, func(t *testing.T) {
+		const limit, callers = 4, 64
+		l := newLimiter(limit)
+		var holding atomic.Int32
+		next := make(chan struct{})
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				if err := l.acquire(t.Context()); err != nil {
+					t.Error(err)
+					return
 				}
+				holding.Add(1)
+				<-next
+				holding.Add(-1)
+				l.release(true, false)
+			})
+		}
+		for left := callers; left > 0; left-- {
+			synctest.Wait()
+			if n, want := holding.Load(), int32(min(limit, left)); n != want {
+				t.Errorf("%d callers hold a permit with %d left, want %d", n, left, want)
+				break
 			}
-			time.Sleep(time.Millisecond)
-			cur.Add(-1)
-			l.release(true, false)
-		})
-	}
-	wg.Wait()
-	if p := peak.Load(); p > limit {
-		t.Errorf("peak concurrency = %d, want <= %d", p, limit)
-	}
+			next <- struct{}{}
+		}
+		close(next) // lets the callers left go, after a failure
+		wg.Wait()
+	})
 }
 
 func TestBackoff(t *testing.T) {

@@ -51,6 +51,9 @@ func (s *connectionsSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d := time.Duration(s.latency.Load()); d > 0 {
+		// real-server wait: the benchmark measures wall time per post with
+		// an @connections round trip's latency, over real sockets; a
+		// bubble's virtual clock would measure nothing.
 		time.Sleep(d)
 	}
 	marked := false
@@ -104,7 +107,7 @@ type fanOutEnv struct {
 // $connect, connection_init, subscribe.
 func newFanOutEnv(b *testing.B, n int) *fanOutEnv {
 	b.Helper()
-	client := dynamotest.Client(b)
+	client := dynamodb.LocalClient(b)
 	awsCfg, _ := dynamotest.Config(b)
 	ctx := b.Context()
 	p := dynamotest.Prefix(b)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -37,7 +38,7 @@ func localTables(t testing.TB, client *dynamodb.Client) Tables {
 }
 
 func TestConformance(t *testing.T) {
-	client := dynamotest.Client(t)
+	client := LocalClient(t)
 	for _, tc := range []struct {
 		name  string
 		opts  Options
@@ -432,6 +433,8 @@ type countingAPI struct {
 	batchGets   []int // number of keys of each BatchGetItem call
 	queries     atomic.Int32
 	inFlight    atomic.Int32 // queries running
+	// pages, when not nil, records the answer to every query.
+	pages []queryPage
 	// unprocessedWrites, when set, is how many of the calls from the first
 	// on return half their requests unprocessed, instead of sending them.
 	unprocessedWrites int
@@ -502,7 +505,48 @@ func (a *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts .
 	a.queries.Add(1)
 	a.inFlight.Add(1)
 	defer a.inFlight.Add(-1)
-	return a.API.Query(ctx, in, opts...)
+	out, err := a.API.Query(ctx, in, opts...)
+	a.mu.Lock()
+	if a.pages != nil && err == nil {
+		a.pages = append(a.pages, queryPage{in.ExpressionAttributeValues[":pk"], in.ExclusiveStartKey, out})
+	}
+	a.mu.Unlock()
+	return out, err
+}
+
+// queryPage is a query's answer: the page of partition key pk from start.
+type queryPage struct {
+	pk    types.AttributeValue
+	start map[string]types.AttributeValue
+	out   *dynamodb.QueryOutput
+}
+
+// pagesAPI answers queries with the pages a countingAPI recorded, each
+// after a millisecond: in a synctest bubble, a millisecond of the bubble's
+// clock, with no I/O.
+type pagesAPI struct {
+	API   // nil: only Query is called
+	pages []queryPage
+
+	queries  atomic.Int32
+	inFlight atomic.Int32 // queries running
+}
+
+func (a *pagesAPI) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	a.queries.Add(1)
+	a.inFlight.Add(1)
+	defer a.inFlight.Add(-1)
+	select {
+	case <-time.After(time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for _, p := range a.pages {
+		if reflect.DeepEqual(p.pk, in.ExpressionAttributeValues[":pk"]) && reflect.DeepEqual(p.start, in.ExclusiveStartKey) {
+			return p.out, nil
+		}
+	}
+	return nil, fmt.Errorf("pagesAPI: no recorded page of %v from %v", in.ExpressionAttributeValues[":pk"], in.ExclusiveStartKey)
 }
 
 // fixture is a store on fresh DynamoDB Local tables, with the counting API
@@ -518,7 +562,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	client := dynamotest.Client(t)
+	client := LocalClient(t)
 	f := &fixture{t: t, client: client, api: &countingAPI{API: client}, tables: localTables(t, client), now: time.Now().Truncate(time.Millisecond)}
 	opts.Tables = f.tables
 	f.s = New(f.api, &opts)
@@ -829,11 +873,16 @@ func TestTooManySubscriptions(t *testing.T) {
 	t.Fatal("20 subscriptions of 40 KB each fit in one connection item: want ErrTooManySubscriptions")
 }
 
+// TestTopicSubscriptionsStopsReaders reads a topic whole on DynamoDB Local,
+// then replays its pages to loops that break early: once a loop has ended,
+// no reader of the topic's shards may query again.
 func TestTopicSubscriptionsStopsReaders(t *testing.T) {
-	f := newFixture(t, Options{Shards: 4, PageSize: 5})
+	opts := Options{Shards: 4, PageSize: 5}
+	f := newFixture(t, opts)
 	for i := range 10 {
 		f.connected(fmt.Sprint("c", i), 6, "t")
 	}
+	f.api.pages = []queryPage{}
 	n := 0
 	for _, err := range f.s.TopicSubscriptions(t.Context(), "t") {
 		if err != nil {
@@ -846,22 +895,35 @@ func TestTopicSubscriptionsStopsReaders(t *testing.T) {
 		t.Fatalf("TopicSubscriptions yielded %d subscriptions in %d queries, want 60 in at least 12 (pages of 5)", n, full)
 	}
 
+	// The loops that break run in a synctest bubble, on the recorded pages:
+	// synctest.Test returns only once every goroutine of the bubble has
+	// ended, so a reader left running after its loop has made its late
+	// queries by then (or, blocked for good, fails the test). A shard holds
+	// at least 15 of the 60 subscriptions: 3 pages, read 1 ms apart, so
+	// that a reader left running has pages to query after the break.
 	for _, stopAt := range []int{1, 30} {
-		n := 0
-		for _, err := range f.s.TopicSubscriptions(t.Context(), "t") {
-			if err != nil {
-				t.Fatal(err)
+		api := &pagesAPI{pages: f.api.pages}
+		var after int32
+		synctest.Test(t, func(t *testing.T) {
+			opts.Tables = f.tables
+			s := New(api, &opts)
+			n := 0
+			// Not t.Context(): it ends with the bubble's function, which
+			// would stop a reader left running.
+			for _, err := range s.TopicSubscriptions(context.Background(), "t") {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n++; n == stopAt {
+					break
+				}
 			}
-			if n++; n == stopAt {
-				break
+			if inFlight := api.inFlight.Load(); inFlight != 0 {
+				t.Errorf("break after %d: %d queries still running after the loop ended", stopAt, inFlight)
 			}
-		}
-		if inFlight := f.api.inFlight.Load(); inFlight != 0 {
-			t.Errorf("break after %d: %d queries still running after the loop ended", stopAt, inFlight)
-		}
-		after := f.api.queries.Load()
-		time.Sleep(50 * time.Millisecond)
-		if late := f.api.queries.Load(); late != after {
+			after = api.queries.Load()
+		})
+		if late := api.queries.Load(); late != after {
 			t.Errorf("break after %d: %d queries started after the loop ended", stopAt, late-after)
 		}
 	}
@@ -870,7 +932,7 @@ func TestTopicSubscriptionsStopsReaders(t *testing.T) {
 // TestReplacedConnectionKeepsSubscriptions: a connection that expired and
 // was created again keeps its subscriptions, as in the memory store.
 func TestReplacedConnectionKeepsSubscriptions(t *testing.T) {
-	client := dynamotest.Client(t)
+	client := LocalClient(t)
 	tables := localTables(t, client)
 	start := time.Now().Truncate(time.Millisecond)
 	for _, tc := range []struct {

@@ -40,10 +40,24 @@ func localTables(t *testing.T, client *awsdynamodb.Client) dynamodb.Tables {
 	return tables
 }
 
+// waitFor polls cond until it holds, failing the test after 20 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		// real-server wait: the records come from DynamoDB Local's stream,
+		// which the poller reads on the real clock.
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // localPoller is a poller of the events table's stream, quick to notice.
 func localPoller(t *testing.T, client *awsdynamodb.Client, table string, h streams.Handler) *streams.Poller {
 	t.Helper()
-	p, err := streams.NewPoller(dynamotest.StreamsClient(t), streams.PollerOptions{
+	p, err := streams.NewPoller(localStreamsClient(t), streams.PollerOptions{
 		Handler:              h,
 		Table:                table,
 		TableClient:          client,
@@ -87,7 +101,7 @@ func sortSets(av events.DynamoDBAttributeValue) events.DynamoDBAttributeValue {
 // every type and checks what the handler receives of it.
 func TestAttributeTypesThroughTheStream(t *testing.T) {
 	t.Parallel()
-	client := dynamotest.Client(t)
+	client := localClient(t)
 	tables := localTables(t, client)
 	item := map[string]dbtypes.AttributeValue{
 		"id":    &dbtypes.AttributeValueMemberS{Value: "all-types"},
@@ -186,7 +200,7 @@ type pipeline struct {
 
 func newPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	client := dynamotest.Client(t)
+	client := localClient(t)
 	p := &pipeline{t: t, rec: gatewaytest.NewRecorder(), client: client, tables: localTables(t, client)}
 	subscription := graphql.NewObject(graphql.ObjectConfig{Name: "Subscription", Fields: graphql.Fields{
 		"news": &graphql.Field{

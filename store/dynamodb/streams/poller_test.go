@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -29,12 +30,48 @@ type fakeStream struct {
 	seq      int
 	pageSize int
 	iterLog  []string // "shard type seq" of every GetShardIterator
+	// called holds a token after a call of the poller: see waitFor.
+	called chan struct{}
 }
 
 type fakeShard struct {
 	id, parent string
 	seqs       []string
 	closed     bool
+}
+
+// calledLocked leaves a token in f.called, with f.mu held.
+func (f *fakeStream) calledLocked() {
+	if f.called == nil {
+		f.called = make(chan struct{}, 1)
+	}
+	select {
+	case f.called <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until cond holds, checking it again after each call of the
+// poller to f: what its handler did shows by the next call. It runs in a
+// synctest bubble, where the poller's pauses and the 20 seconds of the
+// timeout are the bubble's time, which passes only while every goroutine
+// waits: no real time.
+func (f *fakeStream) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	f.mu.Lock()
+	if f.called == nil {
+		f.called = make(chan struct{}, 1)
+	}
+	called := f.called
+	f.mu.Unlock()
+	timeout := time.After(20 * time.Second)
+	for !cond() {
+		select {
+		case <-called:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 func (f *fakeStream) shard(id string) *fakeShard {
@@ -88,6 +125,7 @@ func (f *fakeStream) iterators() []string {
 func (f *fakeStream) DescribeStream(ctx context.Context, in *dynamodbstreams.DescribeStreamInput, _ ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calledLocked()
 	start := 0
 	if in.ExclusiveStartShardId != nil {
 		start = slices.IndexFunc(f.shards, func(s *fakeShard) bool { return s.id == *in.ExclusiveStartShardId }) + 1
@@ -119,6 +157,7 @@ func (f *fakeStream) DescribeStream(ctx context.Context, in *dynamodbstreams.Des
 func (f *fakeStream) GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, _ ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calledLocked()
 	s := f.shard(aws.ToString(in.ShardId))
 	if s == nil {
 		return nil, &types.ResourceNotFoundException{Message: aws.String("no shard")}
@@ -149,6 +188,7 @@ func (f *fakeStream) GetRecords(ctx context.Context, in *dynamodbstreams.GetReco
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calledLocked()
 	id, index, _ := strings.Cut(aws.ToString(in.ShardIterator), "|")
 	s := f.shard(id)
 	i, err := strconv.Atoi(index)
@@ -225,18 +265,6 @@ func (l *handlerLog) batchList() [][]string {
 	return slices.Clone(l.batches)
 }
 
-// waitFor polls cond until it holds, failing the test after 20 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // start runs p until the test ends, and checks that Run returns nil once
 // its context is cancelled.
 func start(t *testing.T, p *streams.Poller) {
@@ -273,74 +301,78 @@ func fastOptions(h streams.Handler) streams.PollerOptions {
 // later are found and read from their start.
 func TestPollerShardLineage(t *testing.T) {
 	t.Parallel()
-	f := &fakeStream{pageSize: 1}
-	f.addShard("s1", "", 5)   // 000001-000005
-	f.addShard("s2", "s1", 2) // 000006-000007, waits for s1
-	f.addShard("s3", "", 1)   // 000008
-	log := &handlerLog{}
-	p, err := streams.NewPoller(f, fastOptions(log.handle))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, p)
-	waitFor(t, "s1 read", func() bool { return len(log.handledSeqs()) >= 6 })
-	if slices.Contains(log.handledSeqs(), "000006") {
-		t.Fatalf("child shard read before its parent was closed: %v", log.handledSeqs())
-	}
-	f.write("s1", 1) // 000009
-	f.close("s1")
-	f.write("s3", 1) // 000010
-	waitFor(t, "s2 read", func() bool { return len(log.handledSeqs()) == 10 })
-	f.close("s3")
-	f.addShard("s4", "s3", 2) // 000011-000012, found by a later description
-	f.write("s2", 1)          // 000013
-	waitFor(t, "all records", func() bool { return len(log.handledSeqs()) == 13 })
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeStream{pageSize: 1}
+		f.addShard("s1", "", 5)   // 000001-000005
+		f.addShard("s2", "s1", 2) // 000006-000007, waits for s1
+		f.addShard("s3", "", 1)   // 000008
+		log := &handlerLog{}
+		p, err := streams.NewPoller(f, fastOptions(log.handle))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(t, p)
+		f.waitFor(t, "s1 read", func() bool { return len(log.handledSeqs()) >= 6 })
+		if slices.Contains(log.handledSeqs(), "000006") {
+			t.Fatalf("child shard read before its parent was closed: %v", log.handledSeqs())
+		}
+		f.write("s1", 1) // 000009
+		f.close("s1")
+		f.write("s3", 1) // 000010
+		f.waitFor(t, "s2 read", func() bool { return len(log.handledSeqs()) == 10 })
+		f.close("s3")
+		f.addShard("s4", "s3", 2) // 000011-000012, found by a later description
+		f.write("s2", 1)          // 000013
+		f.waitFor(t, "all records", func() bool { return len(log.handledSeqs()) == 13 })
 
-	got := log.handledSeqs()
-	sorted := slices.Sorted(slices.Values(got))
-	if want := []string{"000001", "000002", "000003", "000004", "000005", "000006", "000007", "000008", "000009", "000010", "000011", "000012", "000013"}; !slices.Equal(sorted, want) {
-		t.Fatalf("handled %v, want each record once", got)
-	}
-	before := func(a, b string) bool { return slices.Index(got, a) < slices.Index(got, b) }
-	for _, pair := range [][2]string{{"000005", "000009"}, {"000009", "000006"}, {"000006", "000007"}, {"000007", "000013"}, {"000010", "000011"}} {
-		if !before(pair[0], pair[1]) {
-			t.Errorf("%s handled after %s: %v", pair[0], pair[1], got)
+		got := log.handledSeqs()
+		sorted := slices.Sorted(slices.Values(got))
+		if want := []string{"000001", "000002", "000003", "000004", "000005", "000006", "000007", "000008", "000009", "000010", "000011", "000012", "000013"}; !slices.Equal(sorted, want) {
+			t.Fatalf("handled %v, want each record once", got)
 		}
-	}
-	for _, b := range log.batchList() {
-		if len(b) > 3 {
-			t.Errorf("batch of %d records over BatchSize 3", len(b))
+		before := func(a, b string) bool { return slices.Index(got, a) < slices.Index(got, b) }
+		for _, pair := range [][2]string{{"000005", "000009"}, {"000009", "000006"}, {"000006", "000007"}, {"000007", "000013"}, {"000010", "000011"}} {
+			if !before(pair[0], pair[1]) {
+				t.Errorf("%s handled after %s: %v", pair[0], pair[1], got)
+			}
 		}
-	}
+		for _, b := range log.batchList() {
+			if len(b) > 3 {
+				t.Errorf("batch of %d records over BatchSize 3", len(b))
+			}
+		}
+	})
 }
 
 // TestPollerLatest: with LATEST, records written before Run are skipped and
 // closed shards are not read.
 func TestPollerLatest(t *testing.T) {
 	t.Parallel()
-	f := &fakeStream{}
-	f.addShard("old", "", 2)
-	f.close("old")
-	f.addShard("open", "old", 2)
-	log := &handlerLog{}
-	opts := fastOptions(log.handle)
-	opts.StartingPosition = types.ShardIteratorTypeLatest
-	p, err := streams.NewPoller(f, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, p)
-	waitFor(t, "the LATEST iterator", func() bool { return slices.Contains(f.iterators(), "open LATEST") })
-	fresh := f.write("open", 2)
-	waitFor(t, "new records", func() bool { return len(log.handledSeqs()) == 2 })
-	if got := log.handledSeqs(); !slices.Equal(got, fresh) {
-		t.Errorf("handled %v, want only %v", got, fresh)
-	}
-	for _, it := range f.iterators() {
-		if strings.HasPrefix(it, "old ") {
-			t.Errorf("closed shard read: %s", it)
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeStream{}
+		f.addShard("old", "", 2)
+		f.close("old")
+		f.addShard("open", "old", 2)
+		log := &handlerLog{}
+		opts := fastOptions(log.handle)
+		opts.StartingPosition = types.ShardIteratorTypeLatest
+		p, err := streams.NewPoller(f, opts)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		start(t, p)
+		f.waitFor(t, "the LATEST iterator", func() bool { return slices.Contains(f.iterators(), "open LATEST") })
+		fresh := f.write("open", 2)
+		f.waitFor(t, "new records", func() bool { return len(log.handledSeqs()) == 2 })
+		if got := log.handledSeqs(); !slices.Equal(got, fresh) {
+			t.Errorf("handled %v, want only %v", got, fresh)
+		}
+		for _, it := range f.iterators() {
+			if strings.HasPrefix(it, "old ") {
+				t.Errorf("closed shard read: %s", it)
+			}
+		}
+	})
 }
 
 // TestPollerRetries: a failed record is read again from its sequence
@@ -387,27 +419,29 @@ func TestPollerRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := &fakeStream{}
-			f.addShard("s1", "", 4)
-			f.close("s1")
-			log := &handlerLog{fail: tt.fail, err: tt.err}
-			opts := fastOptions(log.handle)
-			opts.MaxRetries = tt.maxRetries
-			p, err := streams.NewPoller(f, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			start(t, p)
-			waitFor(t, "the shard read", func() bool { return slices.Contains(log.handledSeqs(), "000004") })
-			if got := log.handledSeqs(); !slices.Equal(got, tt.wantHandled) {
-				t.Errorf("handled %v, want %v", got, tt.wantHandled)
-			}
-			if got := log.batchList(); !slices.EqualFunc(got, tt.wantBatches, slices.Equal) {
-				t.Errorf("batches %v, want %v", got, tt.wantBatches)
-			}
-			if got := f.iterators(); !slices.Equal(got, tt.wantIters) {
-				t.Errorf("iterators %v, want %v", got, tt.wantIters)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeStream{}
+				f.addShard("s1", "", 4)
+				f.close("s1")
+				log := &handlerLog{fail: tt.fail, err: tt.err}
+				opts := fastOptions(log.handle)
+				opts.MaxRetries = tt.maxRetries
+				p, err := streams.NewPoller(f, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				start(t, p)
+				f.waitFor(t, "the shard read", func() bool { return slices.Contains(log.handledSeqs(), "000004") })
+				if got := log.handledSeqs(); !slices.Equal(got, tt.wantHandled) {
+					t.Errorf("handled %v, want %v", got, tt.wantHandled)
+				}
+				if got := log.batchList(); !slices.EqualFunc(got, tt.wantBatches, slices.Equal) {
+					t.Errorf("batches %v, want %v", got, tt.wantBatches)
+				}
+				if got := f.iterators(); !slices.Equal(got, tt.wantIters) {
+					t.Errorf("iterators %v, want %v", got, tt.wantIters)
+				}
+			})
 		})
 	}
 }
@@ -416,34 +450,36 @@ func TestPollerRetries(t *testing.T) {
 // batch fails the whole batch, as with Lambda.
 func TestPollerUnknownFailure(t *testing.T) {
 	t.Parallel()
-	f := &fakeStream{}
-	f.addShard("s1", "", 2)
-	var mu sync.Mutex
-	var calls [][]string
-	h := func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeStream{}
+		f.addShard("s1", "", 2)
+		var mu sync.Mutex
+		var calls [][]string
+		h := func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var seqs []string
+			for _, r := range ev.Records {
+				seqs = append(seqs, r.Change.SequenceNumber)
+			}
+			calls = append(calls, seqs)
+			if len(calls) == 1 {
+				return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: "nonsense"}}}, nil
+			}
+			return events.DynamoDBEventResponse{}, nil
+		}
+		p, err := streams.NewPoller(f, fastOptions(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(t, p)
+		f.waitFor(t, "the retry", func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) >= 2 })
 		mu.Lock()
 		defer mu.Unlock()
-		var seqs []string
-		for _, r := range ev.Records {
-			seqs = append(seqs, r.Change.SequenceNumber)
+		if want := []string{"000001", "000002"}; !slices.Equal(calls[0], want) || !slices.Equal(calls[1], want) {
+			t.Errorf("calls %v, want the whole batch twice", calls)
 		}
-		calls = append(calls, seqs)
-		if len(calls) == 1 {
-			return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: "nonsense"}}}, nil
-		}
-		return events.DynamoDBEventResponse{}, nil
-	}
-	p, err := streams.NewPoller(f, fastOptions(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, p)
-	waitFor(t, "the retry", func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) >= 2 })
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []string{"000001", "000002"}; !slices.Equal(calls[0], want) || !slices.Equal(calls[1], want) {
-		t.Errorf("calls %v, want the whole batch twice", calls)
-	}
+	})
 }
 
 func TestNewPollerValidates(t *testing.T) {

@@ -104,6 +104,8 @@ func waitDisconnected(t *testing.T, a *app.LocalApp) {
 		if time.Now().After(deadline) {
 			t.Fatalf("connections still open after the clients left: %v", a.Gateway.Connections())
 		}
+		// real-server wait: the clients are Node processes on real sockets;
+		// the gateway's connection list is all that shows they left.
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -143,6 +145,8 @@ func eventually(t *testing.T, check func() []string) {
 			}
 			return
 		}
+		// real-server wait: the checks read the store (DynamoDB Local in
+		// one scenario) after Node clients on real sockets left.
 		time.Sleep(50 * time.Millisecond)
 	}
 }

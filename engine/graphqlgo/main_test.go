@@ -1,0 +1,10 @@
+package graphqlgo
+
+import (
+	"testing"
+
+	"github.com/gqlambda/gqlambda/internal/leakcheck"
+)
+
+// TestMain fails the tests when they leave goroutines running.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
