@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,6 +51,7 @@ func (c cli) dynamoClient(ctx context.Context, d dynamoFlags) (*dynamodb.Client,
 		if d.region != "" {
 			opts = append(opts, config.WithRegion(d.region))
 		}
+		opts = append(opts, config.WithHTTPClient(c.httpClient()))
 		cfg, err := config.LoadDefaultConfig(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("gqlambda: load the AWS configuration: %w", err)
@@ -63,8 +65,18 @@ func (c cli) dynamoClient(ctx context.Context, d dynamoFlags) (*dynamodb.Client,
 	cfg := aws.Config{
 		Region:      c.region(d.region),
 		Credentials: credentials.NewStaticCredentialsProvider(key, secret, c.getenv("AWS_SESSION_TOKEN")),
+		HTTPClient:  c.httpClient(),
 	}
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.endpoint) }), nil
+}
+
+// httpClient is the HTTP client of the command's AWS API calls, on its
+// transport.
+func (c cli) httpClient() *http.Client {
+	if c.transport == nil {
+		return &http.Client{}
+	}
+	return &http.Client{Transport: c.transport}
 }
 
 // region returns flag, else AWS_REGION, else us-east-1.

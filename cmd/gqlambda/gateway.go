@@ -117,7 +117,7 @@ func (c cli) gateway(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	region := c.region("")
-	wsAPI, wsSlots := newLambdaClient(o.lambdaURL, region), newSlots(o.concurrency)
+	wsAPI, wsSlots := newLambdaClient(o.lambdaURL, region, c.httpClient()), newSlots(o.concurrency)
 	ws := &invoker{api: wsAPI, function: o.function, slots: wsSlots}
 	opts := localgateway.Options{Handler: ws.webSocketHandler, Stage: o.stage, Logger: logger}
 	if o.static != "" {
@@ -132,7 +132,7 @@ func (c cli) gateway(ctx context.Context, args []string) error {
 		// one emulator running one function for both.
 		api, slots := lambdaAPI(wsAPI), wsSlots
 		if o.httpLambda != o.lambdaURL {
-			api, slots = newLambdaClient(o.httpLambda, region), newSlots(o.concurrency)
+			api, slots = newLambdaClient(o.httpLambda, region, c.httpClient()), newSlots(o.concurrency)
 		}
 		hf = &httpFunction{
 			invoker: &invoker{api: api, function: o.httpFunction, slots: slots},

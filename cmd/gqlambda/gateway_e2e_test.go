@@ -26,6 +26,7 @@ import (
 
 	"github.com/gqlambda/gqlambda/examples/chat/app"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
+	"github.com/gqlambda/gqlambda/internal/leakcheck"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 	"github.com/gqlambda/gqlambda/store/dynamodb/streams"
 )
@@ -107,7 +108,7 @@ func TestGatewayWithRuntimeInterfaceEmulator(t *testing.T) {
 
 	// The events table's stream, read as the event source mapping would,
 	// invokes the stream function.
-	stream := newInvoker(newLambdaClient(streamFn, region), defaultFunction, 1)
+	stream := newInvoker(newLambdaClient(streamFn, region, leakcheck.HTTPClient(t)), defaultFunction, 1)
 	poller, err := streams.NewPoller(dynamotest.StreamsClient(t), streams.PollerOptions{
 		Table:        tables.Events,
 		TableClient:  client,

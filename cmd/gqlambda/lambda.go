@@ -26,8 +26,9 @@ var errFunction = errors.New("gqlambda: function error")
 // region, with static credentials (local Invoke APIs do not check them) and
 // without retries: API Gateway does not invoke a function twice for one
 // event.
-func newLambdaClient(endpoint, region string) *lambda.Client {
+func newLambdaClient(endpoint, region string, hc aws.HTTPClient) *lambda.Client {
 	cfg := aws.Config{
+		HTTPClient:  hc,
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider(localKey, localKey, ""),
 		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },

@@ -115,6 +115,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -166,12 +167,20 @@ type cli struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
 	getenv         func(string) string
+	// transport carries the command's AWS API calls (DynamoDB, the Invoke
+	// API); run makes one and closes its idle connections when the command
+	// ends.
+	transport *http.Transport
 }
 
 // run runs the command line args (without the program name) and returns the
 // exit code: 0 on success (and for help), 1 when the command failed, 2 for a
 // usage error. Errors are printed on stderr.
 func (c cli) run(ctx context.Context, args []string) int {
+	if c.transport == nil {
+		c.transport = http.DefaultTransport.(*http.Transport).Clone()
+		defer c.transport.CloseIdleConnections()
+	}
 	err := c.dispatch(ctx, args)
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+
+	"github.com/gqlambda/gqlambda/internal/leakcheck"
 )
 
 // EnvEndpoint names the environment variable holding DynamoDB Local's URL.
@@ -44,6 +46,9 @@ func Config(t testing.TB) (aws.Config, string) {
 	cfg := aws.Config{
 		Region:      "eu-west-1",
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		// Keep-alive connections close when t ends, so that the packages'
+		// goroutine-leak checks do not find them.
+		HTTPClient: leakcheck.HTTPClient(t),
 	}
 	return cfg, endpoint
 }

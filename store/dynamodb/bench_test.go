@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqlambda/gqlambda/internal/dynamotest"
 	"github.com/gqlambda/gqlambda/store"
 )
 
@@ -23,7 +24,7 @@ func benchSubscription(connID, id, topic string, now time.Time) store.Subscripti
 // BenchmarkSubscribe measures CreateSubscription on DynamoDB Local: one
 // transaction of the connection item and one subscription item.
 func BenchmarkSubscribe(b *testing.B) {
-	client := LocalClient(b)
+	client := dynamotest.Client(b)
 	s := New(client, &Options{Tables: localTables(b, client)})
 	ctx := b.Context()
 	now := time.Now()
@@ -52,7 +53,7 @@ func BenchmarkSubscribe(b *testing.B) {
 // one topic, with one shard and with four read in parallel.
 func BenchmarkTopicSubscriptions1000(b *testing.B) {
 	const n = 1000
-	client := LocalClient(b)
+	client := dynamotest.Client(b)
 	for _, shards := range []int{1, 4} {
 		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
 			s := New(client, &Options{Tables: localTables(b, client), Shards: shards})

@@ -204,7 +204,7 @@ func TestPutEventRefusesInvalidEvents(t *testing.T) {
 // TestEventTableLocal writes events to DynamoDB Local.
 func TestEventTableLocal(t *testing.T) {
 	t.Parallel()
-	client := dynamodb.LocalClient(t)
+	client := dynamotest.Client(t)
 	ctx := t.Context()
 	tables := dynamodb.Tables{Events: dynamotest.Prefix(t) + "events"}
 	tables.Connections, tables.Subscriptions = tables.Events+"-c", tables.Events+"-s"

@@ -107,7 +107,7 @@ type fanOutEnv struct {
 // $connect, connection_init, subscribe.
 func newFanOutEnv(b *testing.B, n int) *fanOutEnv {
 	b.Helper()
-	client := dynamodb.LocalClient(b)
+	client := dynamotest.Client(b)
 	awsCfg, _ := dynamotest.Config(b)
 	ctx := b.Context()
 	p := dynamotest.Prefix(b)

@@ -23,7 +23,7 @@ import (
 // event exactly once. (The conformance suite reads 3,000 subscriptions of a
 // topic, beyond DynamoDB's 1 MB page, through TopicSubscriptions.)
 func TestFanOutDeliversEveryPageOnce(t *testing.T) {
-	client := dynamodb.LocalClient(t)
+	client := dynamotest.Client(t)
 	prefix := dynamotest.Prefix(t)
 	tables := dynamodb.PrefixedTables(prefix)
 	if err := dynamodb.CreateTables(t.Context(), client, tables); err != nil {

@@ -38,7 +38,7 @@ func localTables(t testing.TB, client *dynamodb.Client) Tables {
 }
 
 func TestConformance(t *testing.T) {
-	client := LocalClient(t)
+	client := dynamotest.Client(t)
 	for _, tc := range []struct {
 		name  string
 		opts  Options
@@ -562,7 +562,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	client := LocalClient(t)
+	client := dynamotest.Client(t)
 	f := &fixture{t: t, client: client, api: &countingAPI{API: client}, tables: localTables(t, client), now: time.Now().Truncate(time.Millisecond)}
 	opts.Tables = f.tables
 	f.s = New(f.api, &opts)
@@ -932,7 +932,7 @@ func TestTopicSubscriptionsStopsReaders(t *testing.T) {
 // TestReplacedConnectionKeepsSubscriptions: a connection that expired and
 // was created again keeps its subscriptions, as in the memory store.
 func TestReplacedConnectionKeepsSubscriptions(t *testing.T) {
-	client := LocalClient(t)
+	client := dynamotest.Client(t)
 	tables := localTables(t, client)
 	start := time.Now().Truncate(time.Millisecond)
 	for _, tc := range []struct {

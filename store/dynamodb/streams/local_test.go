@@ -57,7 +57,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // localPoller is a poller of the events table's stream, quick to notice.
 func localPoller(t *testing.T, client *awsdynamodb.Client, table string, h streams.Handler) *streams.Poller {
 	t.Helper()
-	p, err := streams.NewPoller(localStreamsClient(t), streams.PollerOptions{
+	p, err := streams.NewPoller(dynamotest.StreamsClient(t), streams.PollerOptions{
 		Handler:              h,
 		Table:                table,
 		TableClient:          client,
@@ -101,7 +101,7 @@ func sortSets(av events.DynamoDBAttributeValue) events.DynamoDBAttributeValue {
 // every type and checks what the handler receives of it.
 func TestAttributeTypesThroughTheStream(t *testing.T) {
 	t.Parallel()
-	client := localClient(t)
+	client := dynamotest.Client(t)
 	tables := localTables(t, client)
 	item := map[string]dbtypes.AttributeValue{
 		"id":    &dbtypes.AttributeValueMemberS{Value: "all-types"},
@@ -200,7 +200,7 @@ type pipeline struct {
 
 func newPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	client := localClient(t)
+	client := dynamotest.Client(t)
 	p := &pipeline{t: t, rec: gatewaytest.NewRecorder(), client: client, tables: localTables(t, client)}
 	subscription := graphql.NewObject(graphql.ObjectConfig{Name: "Subscription", Fields: graphql.Fields{
 		"news": &graphql.Field{

@@ -1,4 +1,4 @@
-package gateway_test
+package apigw_test
 
 import (
 	"testing"
