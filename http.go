@@ -291,7 +291,7 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 	if mediaType == MediaTypeGraphQLResponse {
 		requestFailed = http.StatusBadRequest
 	}
-	op, err := s.engine.Prepare(ctx, p.Query, p.OperationName)
+	op, err := s.prepare(ctx, p.Query, p.OperationName)
 	if err != nil {
 		if _, ok := errors.AsType[Errors](err); !ok {
 			if _, ok := errors.AsType[*Error](err); !ok {

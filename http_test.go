@@ -285,3 +285,38 @@ func TestHTTPOnRequestAndLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPOperationLimits: a document over the operation limits is a
+// request error (400 in the GraphQL over HTTP media type) with the limit's
+// code, answered before the engine parses it; the 110 KB, 10,000-deep
+// document that took graphql-go's validation over a minute is refused by
+// size, and the same nesting under the size limit by depth.
+func TestHTTPOperationLimits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Limits.MaxDocumentBytes = 200 << 10 })
+	small := newHarness(t, nil)
+	deep := func(n int) string { return "{" + strings.Repeat("a {", n) + "b" + strings.Repeat("}", n) + "}" }
+	tests := []struct {
+		name  string
+		h     *harness
+		query string
+		code  string
+	}{
+		{"110 KB deep document", small, deep(10_000) + strings.Repeat(" ", 70_000), "DOCUMENT_TOO_LARGE"},
+		{"10,000 deep", h, deep(10_000), "QUERY_TOO_DEEP"},
+		{"4,500 repeated fields", h, "{" + strings.Repeat("hello ", 4500) + "}", "QUERY_TOO_COMPLEX"},
+		{"10,000 aliases", h, "{" + strings.Repeat("h: hello ", 10_000) + "}", "QUERY_TOO_COMPLEX"},
+		{"100 aliases", h, "{" + strings.Repeat("h: hello ", 100) + "}", "TOO_MANY_ALIASES"},
+	}
+	for _, tt := range tests {
+		body, _ := json.Marshal(map[string]string{"query": tt.query})
+		r := httptest.NewRequest("POST", "/graphql", strings.NewReader(string(body)))
+		r.Header.Set("Content-Type", appJSON)
+		r.Header.Set("Accept", gqlambda.MediaTypeGraphQLResponse)
+		w := httptest.NewRecorder()
+		tt.h.srv.HTTPHandler(nil).ServeHTTP(w, r)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `"code":"`+tt.code+`"`) {
+			t.Errorf("%s: %d %.200s, want 400 with code %s", tt.name, w.Code, w.Body, tt.code)
+		}
+	}
+}

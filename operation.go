@@ -30,7 +30,7 @@ func (s *Server) start(ctx context.Context, ss *session, id string, req protocol
 	c := connOf(ss.conn)
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: id})
 
-	op, err := s.engine.Prepare(ctx, req.Query, req.OperationName)
+	op, err := s.prepare(ctx, req.Query, req.OperationName)
 	if err != nil {
 		return s.reject(ctx, ss, id, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/internal/oplimit"
 	"github.com/gqlambda/gqlambda/protocol"
 	"github.com/gqlambda/gqlambda/protocol/legacyws"
 	"github.com/gqlambda/gqlambda/protocol/transportws"
@@ -78,6 +79,12 @@ type Config struct {
 	// connection id.
 	ExecutePerConnection bool
 
+	// DisableIntrospection refuses operations that select __schema or
+	// __type (introspection), over the socket and over HTTP, with a GraphQL
+	// error coded INTROSPECTION_DISABLED. Default: false, introspection is
+	// served (GraphQL tools and code generators read the schema with it).
+	DisableIntrospection bool
+
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 }
@@ -103,6 +110,24 @@ type Limits struct {
 	// FanOutConcurrency is how many deliveries of one Publish or Complete
 	// run at once (executing, posting, retrying). Default: 256.
 	FanOutConcurrency int
+	// MaxDocumentBytes bounds a GraphQL document (the query text of an
+	// operation, over the socket or HTTP). Default: 32768. Negative: no
+	// bound.
+	MaxDocumentBytes int
+	// MaxDepth bounds how deep an operation nests fields, its fragments
+	// expanded. Default: 20 (the introspection query clients send nests 13).
+	// Negative: no bound.
+	MaxDepth int
+	// MaxFields bounds the fields an operation selects, its fragments
+	// expanded (and the fields written in the whole document). Default: 2000.
+	// Negative: no bound.
+	MaxFields int
+	// MaxAliases bounds an operation's aliased fields, fragments expanded.
+	// Default: 50. Negative: no bound.
+	MaxAliases int
+	// MaxMutationFields bounds the root fields of a mutation, each of which
+	// runs with its side effects. Default: 10. Negative: no bound.
+	MaxMutationFields int
 	// AckWait is how long an operation of a legacy subscriptions-transport-ws
 	// client that arrives before its connection is acknowledged waits for the
 	// connection_init that client sent just before it (handled by another,
@@ -111,14 +136,19 @@ type Limits struct {
 }
 
 const (
-	defaultMaxMessage       = 128 << 10
-	defaultMaxContext       = 16 << 10
-	defaultMaxSubscription  = 64 << 10
-	defaultFanOut           = 256
-	defaultConnectionTTL    = 2*time.Hour + 10*time.Minute
-	defaultSubprotocol      = transportws.Subprotocol
-	unknownConnectionCode   = 1013 // Try Again Later: the client reconnects
-	unknownConnectionReason = "Connection state not found"
+	defaultMaxDocument       = 32 << 10
+	defaultMaxDepth          = 20
+	defaultMaxFields         = 2000
+	defaultMaxAliases        = 50
+	defaultMaxMutationFields = 10
+	defaultMaxMessage        = 128 << 10
+	defaultMaxContext        = 16 << 10
+	defaultMaxSubscription   = 64 << 10
+	defaultFanOut            = 256
+	defaultConnectionTTL     = 2*time.Hour + 10*time.Minute
+	defaultSubprotocol       = transportws.Subprotocol
+	unknownConnectionCode    = 1013 // Try Again Later: the client reconnects
+	unknownConnectionReason  = "Connection state not found"
 )
 
 func (l Limits) withDefaults() Limits {
@@ -140,7 +170,42 @@ func (l Limits) withDefaults() Limits {
 	if l.AckWait <= 0 {
 		l.AckWait = 2 * time.Second
 	}
+	l.MaxDocumentBytes = orDefault(l.MaxDocumentBytes, defaultMaxDocument)
+	l.MaxDepth = orDefault(l.MaxDepth, defaultMaxDepth)
+	l.MaxFields = orDefault(l.MaxFields, defaultMaxFields)
+	l.MaxAliases = orDefault(l.MaxAliases, defaultMaxAliases)
+	l.MaxMutationFields = orDefault(l.MaxMutationFields, defaultMaxMutationFields)
 	return l
+}
+
+// orDefault is v, or def when v is zero; a negative v (no bound) stays.
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// documentLimits are the bounds every document is checked against before
+// the engine sees it.
+func (s *Server) documentLimits() oplimit.Limits {
+	return oplimit.Limits{
+		MaxBytes:          s.limits.MaxDocumentBytes,
+		MaxDepth:          s.limits.MaxDepth,
+		MaxFields:         s.limits.MaxFields,
+		MaxAliases:        s.limits.MaxAliases,
+		MaxMutationFields: s.limits.MaxMutationFields,
+		NoIntrospection:   s.noIntrospection,
+	}
+}
+
+// prepare checks a document against the operation limits, in one linear
+// pass, and only then hands it to the engine to parse and validate.
+func (s *Server) prepare(ctx context.Context, query, operationName string) (Operation, error) {
+	if v := oplimit.Check(query, s.documentLimits()); v != nil {
+		return nil, &Error{Message: v.Message, Extensions: map[string]any{"code": v.Code}}
+	}
+	return s.engine.Prepare(ctx, query, operationName)
 }
 
 // Server is a GraphQL-over-WebSocket server for API Gateway WebSocket APIs
@@ -149,18 +214,20 @@ func (l Limits) withDefaults() Limits {
 // state of its own: everything is in its Store, so any number of Lambda
 // instances can serve one API.
 type Server struct {
-	engine    Engine
-	store     store.Store
-	events    store.EventStore
-	sender    gateway.Sender
-	hooks     Hooks
-	limits    Limits
-	log       *slog.Logger
-	endpoint  string
-	ttl       time.Duration
-	perConn   bool
-	now       func() time.Time
-	protocols map[string]protocol.Server
+	engine   Engine
+	store    store.Store
+	events   store.EventStore
+	sender   gateway.Sender
+	hooks    Hooks
+	limits   Limits
+	log      *slog.Logger
+	endpoint string
+	ttl      time.Duration
+	perConn  bool
+	now      func() time.Time
+
+	noIntrospection bool
+	protocols       map[string]protocol.Server
 }
 
 // New validates cfg and returns a Server.
@@ -180,6 +247,8 @@ func New(cfg Config) (*Server, error) {
 		ttl:      cfg.ConnectionTTL,
 		perConn:  cfg.ExecutePerConnection,
 		now:      cfg.Now,
+
+		noIntrospection: cfg.DisableIntrospection,
 		protocols: map[string]protocol.Server{
 			transportws.Subprotocol: transportws.Server{},
 			legacyws.Subprotocol:    legacyws.Server{},

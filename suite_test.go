@@ -409,6 +409,8 @@ func suiteBehaviours() []suiteBehaviour {
 		{"SharedExecution", suiteSharedExecution(1), nil},
 		{"ExecutionPerConnection", suiteSharedExecution(3), func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.ExecutePerConnection = true }},
 		{"GraphQLOverHTTP", suiteHTTP, nil},
+		{"OperationLimits", suiteOperationLimits, nil},
+		{"IntrospectionDisabled", suiteIntrospectionDisabled, func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.DisableIntrospection = true }},
 	}
 }
 
@@ -856,3 +858,72 @@ func suiteHTTP(f *suiteFixture) {
 	f.expect(sub, f.next("s", `{"messages":{"text":"over http"}}`))
 	f.expectNoErrors()
 }
+
+// suiteOperationLimits: documents over the operation limits are refused
+// before the engine parses them, with a coded error for that operation; the
+// connection stays, and what is within the limits (the introspection query
+// clients send) runs.
+func suiteOperationLimits(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	deep := "subscription { messages { " + strings.Repeat("a { ", 30) + "b" + strings.Repeat(" }", 30) + " } }"
+	aliases := "{" + strings.Repeat("h: hello ", 51) + "}"
+	mutations := "mutation {" + strings.Repeat(`send(room: "r", text: "t") { id } `, 11) + "}"
+	for _, tt := range []struct{ id, doc, code string }{
+		{"deep", deep, "QUERY_TOO_DEEP"},
+		{"wide", "{" + strings.Repeat("hello ", 2001) + "}", "QUERY_TOO_COMPLEX"},
+		{"aliases", aliases, "TOO_MANY_ALIASES"},
+		{"mutations", mutations, "TOO_MANY_MUTATION_FIELDS"},
+	} {
+		f.send(c, f.proto.start(tt.id, tt.doc))
+		f.expect(c, frameWant{typ: "error", id: tt.id, contains: tt.code})
+	}
+	if res := f.publish(f.env.MessagesTopic(), servertest.Message{Text: "none"}); res.Matched != 0 {
+		f.t.Errorf("a refused document was stored: %+v", res)
+	}
+	f.send(c, f.proto.start("schema", introspectionQuery))
+	got := f.take(c)
+	if len(got) != 2 || !strings.Contains(got[0], `"queryType":{"name":"Query"}`) {
+		f.t.Errorf("introspection query: %.300q", got)
+	}
+	f.expectOpen(c)
+	f.expectNoErrors()
+}
+
+// suiteIntrospectionDisabled: with Config.DisableIntrospection, __schema and
+// __type are refused; __typename is not introspection.
+func suiteIntrospectionDisabled(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("schema", introspectionQuery))
+	f.expect(c, frameWant{typ: "error", id: "schema", contains: "INTROSPECTION_DISABLED"})
+	f.send(c, f.proto.start("type", `{ __type(name: "Query") { name } }`))
+	f.expect(c, frameWant{typ: "error", id: "type", contains: "INTROSPECTION_DISABLED"})
+	f.send(c, f.proto.start("typename", `{ __typename hello }`))
+	f.expect(c, f.next("typename", `{"__typename":"Query","hello":"world"}`), frameWant{typ: "complete", id: "typename"})
+	f.expectOpen(c)
+	f.expectNoErrors()
+}
+
+// introspectionQuery is the query GraphQL tools send to read a schema
+// (graphql-js's getIntrospectionQuery).
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}`
