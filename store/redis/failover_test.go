@@ -23,10 +23,10 @@ import (
 func failFast(addr string) *redis.Options {
 	return &redis.Options{
 		Addr:            addr,
-		DialTimeout:     250 * time.Millisecond,
-		ReadTimeout:     250 * time.Millisecond,
-		WriteTimeout:    250 * time.Millisecond,
-		PoolTimeout:     250 * time.Millisecond,
+		DialTimeout:     200 * time.Millisecond,
+		ReadTimeout:     200 * time.Millisecond,
+		WriteTimeout:    200 * time.Millisecond,
+		PoolTimeout:     200 * time.Millisecond,
 		MaxRetries:      1,
 		MinRetryBackoff: 10 * time.Millisecond,
 		MaxRetryBackoff: 50 * time.Millisecond,
@@ -102,7 +102,7 @@ func expectUnavailable(t *testing.T, st *Store, what string, i int) {
 			t.Errorf("%s: %s: the error %q does not name the operation (%q)", what, c.name, err, "redis: "+c.op)
 		}
 		if took > time.Second {
-			t.Errorf("%s: %s took %v to fail, want under a second (DialTimeout, ReadTimeout 250 ms, one retry)", what, c.name, took)
+			t.Errorf("%s: %s took %v to fail, want under a second (DialTimeout, ReadTimeout 200 ms, one retry)", what, c.name, took)
 		}
 		t.Logf("%s: %s failed after %v: %v", what, c.name, took.Round(time.Millisecond), err)
 	}
