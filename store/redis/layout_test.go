@@ -380,3 +380,31 @@ func TestStaleEntriesArePruned(t *testing.T) {
 		t.Errorf("index after a read: %q, want the live entry and the young one (the old, stranger and superseded ones pruned)", members)
 	}
 }
+
+// TestExpiryBeforeTheEpoch: an ExpiresAt before 1970 is a negative number
+// of milliseconds; the scripts read it as expired, not as "never".
+func TestExpiryBeforeTheEpoch(t *testing.T) {
+	client := sharedClient(t)
+	st := New(client, &Options{KeyPrefix: redistest.Prefix(t)})
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	if err := st.CreateConnection(ctx, store.Connection{ID: "c", ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	// A live subscription keeps the hash, so the ancient record stays in it.
+	for _, sub := range []store.Subscription{
+		{ConnectionID: "c", ID: "live", Topics: []string{"t"}, ExpiresAt: exp},
+		{ConnectionID: "c", ID: "old", Topics: []string{"t"}, ExpiresAt: time.UnixMilli(-5)},
+	} {
+		if err := st.CreateSubscription(ctx, sub); err != nil {
+			t.Fatalf("CreateSubscription %q: %v", sub.ID, err)
+		}
+	}
+	if n, err := client.HLen(ctx, st.keys.subscriptions("c")).Result(); err != nil || n != 2 {
+		t.Fatalf("the subscriptions hash holds %d records (%v), want 2", n, err)
+	}
+	again := store.Subscription{ConnectionID: "c", ID: "old", Topics: []string{"t"}, ExpiresAt: exp}
+	if err := st.CreateSubscription(ctx, again); err != nil {
+		t.Errorf("CreateSubscription of an id whose record expired before 1970: want nil (it is expired), got %v", err)
+	}
+}

@@ -81,7 +81,7 @@ local cex = tonumber(f[2] or '0')
 if cex ~= 0 and cex <= now then return {'NOCONN'} end
 local old = redis.call('HGET', KEYS[2], ARGV[2])
 if old then
-  local oex, orev = string.match(old, '^(%d+) (%S+) ')
+  local oex, orev = string.match(old, '^(%-?%d+) (%S+) ')
   if orev == ARGV[5] then return {'OK'} end
   oex = tonumber(oex or '0')
   if oex == 0 or oex > now then return {'EXISTS'} end
