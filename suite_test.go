@@ -23,11 +23,13 @@ import (
 	"github.com/gqlambda/gqlambda/engine/graphqlgo"
 	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
+	"github.com/gqlambda/gqlambda/internal/redistest"
 	"github.com/gqlambda/gqlambda/internal/servertest"
 	"github.com/gqlambda/gqlambda/internal/servertest/gqlgenschema"
 	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 	"github.com/gqlambda/gqlambda/store/memory"
+	redisstore "github.com/gqlambda/gqlambda/store/redis"
 )
 
 // The server suite runs every behaviour of suiteBehaviours in every cell of
@@ -118,6 +120,9 @@ func suiteStores() []suiteStore {
 				t.Fatalf("create the suite's tables on DynamoDB Local: %v", tablesErr)
 			}
 			return dynamodb.New(client, &dynamodb.Options{Tables: tables})
+		}},
+		{name: "redis", new: func(t *testing.T) store.Store {
+			return redisstore.New(redistest.Client(t), &redisstore.Options{KeyPrefix: redistest.Prefix(t)}) // skips without redis-server
 		}},
 	}
 }

@@ -9,7 +9,7 @@
 // reported to exactly one caller.
 //
 // Implementations: store/memory (one process; tests and local development),
-// and store/dynamodb. Every implementation must pass
+// store/dynamodb and store/redis. Every implementation must pass
 // store/storetest.
 package store
 

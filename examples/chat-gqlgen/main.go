@@ -6,6 +6,7 @@
 //
 //	go run ./examples/chat-gqlgen                                 # in-memory store
 //	go run ./examples/chat-gqlgen -dynamodb http://127.0.0.1:8000 # DynamoDB Local
+//	go run ./examples/chat-gqlgen -redis redis://127.0.0.1:6380   # Redis
 //
 // On Lambda, the same binary starts the handler that GQLAMBDA_HANDLER names:
 // websocket, http or stream.

@@ -5,6 +5,7 @@
 //
 //	go run ./examples/chat                                 # in-memory store
 //	go run ./examples/chat -dynamodb http://127.0.0.1:8000 # DynamoDB Local
+//	go run ./examples/chat -redis redis://127.0.0.1:6380   # Redis
 //
 // On Lambda (deploy/template.yaml deploys it), the same binary starts the
 // handler that GQLAMBDA_HANDLER names: websocket, http or stream.

@@ -1,15 +1,23 @@
 // Command adapter runs gqlambda as a peer of the bench-peers fan-out harness
 // (shared/bench-peers, README section "Adding a peer"), under the same
-// conditions as the Node libraries it is compared with: DynamoDB Local, and a
-// local @connections sink that answers each post after a set latency.
+// conditions as the Node libraries it is compared with: DynamoDB Local (or a
+// redis-server), and a local @connections sink that answers each post after
+// a set latency.
 //
-// BENCH_PHASE=setup creates the tables, then BENCH_N subscriptions through
-// Server.WebSocketHandler with API Gateway-shaped events ($connect offering
-// graphql-transport-ws, connection_init, subscribe), BENCH_SETUP_CONCURRENCY
-// clients at a time, and checks their number with the store's strongly
-// consistent TopicSubscriptions.
+// GQLAMBDA_BENCH_STORE picks the store: dynamodb (the default; DynamoDB Local
+// at BENCH_DDB_ENDPOINT) or redis (store/redis on the redis-server the
+// harness starts for a peer whose peer.json says "redis": true, at
+// BENCH_REDIS_URL). bench/peer is the DynamoDB peer, bench/peer-redis the
+// Redis one; both build this program.
 //
-// BENCH_PHASE=publish builds the publisher (DynamoDB store, the production
+// BENCH_PHASE=setup creates the tables (DynamoDB), then BENCH_N
+// subscriptions through Server.WebSocketHandler with API Gateway-shaped
+// events ($connect offering graphql-transport-ws, connection_init,
+// subscribe), BENCH_SETUP_CONCURRENCY clients at a time, and checks their
+// number with the store's TopicSubscriptions (strongly consistent on both
+// stores).
+//
+// BENCH_PHASE=publish builds the publisher (the store, the production
 // apigw.Client posting to BENCH_SINK_ENDPOINT through a net/http transport
 // capped at BENCH_MAX_SOCKETS connections, 0 = none) and times one
 // Server.Publish per publish command read from stdin.
@@ -20,7 +28,7 @@
 // measures the library's defaults):
 //
 //	GQLAMBDA_BENCH_FANOUT     Limits.FanOutConcurrency (default: the library's)
-//	GQLAMBDA_BENCH_PAGE_SIZE  dynamodb.Options.PageSize (default: the library's)
+//	GQLAMBDA_BENCH_PAGE_SIZE  the store's Options.PageSize (default: the library's)
 //	GQLAMBDA_BENCH_HTTP=sdk   post with the SDK's default HTTP client instead
 //	                          of the capped transport (BENCH_MAX_SOCKETS is
 //	                          then not honoured)
@@ -55,13 +63,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/graphql-go/graphql"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/engine/graphqlgo"
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/gateway/apigw"
 	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
+	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
+	"github.com/gqlambda/gqlambda/store/redis"
 )
 
 // The API Gateway domain and stage the events name, as the harness's own
@@ -69,7 +80,12 @@ import (
 const (
 	apiDomain = "abcdef1234.execute-api.us-east-1.amazonaws.com"
 	apiStage  = "bench"
-	peerName  = "gqlambda"
+)
+
+// Stores GQLAMBDA_BENCH_STORE names.
+const (
+	storeDynamoDB = "dynamodb"
+	storeRedis    = "redis"
 )
 
 func main() {
@@ -98,7 +114,9 @@ func main() {
 // config is what the harness passes in the environment.
 type config struct {
 	phase            string
+	store            string // storeDynamoDB or storeRedis
 	ddbEndpoint      string
+	redisURL         string
 	sinkEndpoint     string
 	n                int
 	topic            string
@@ -126,7 +144,9 @@ func configFromEnv() (config, error) {
 	}
 	c := config{
 		phase:        os.Getenv("BENCH_PHASE"),
+		store:        orDefault(os.Getenv("GQLAMBDA_BENCH_STORE"), storeDynamoDB),
 		ddbEndpoint:  os.Getenv("BENCH_DDB_ENDPOINT"),
+		redisURL:     os.Getenv("BENCH_REDIS_URL"),
 		sinkEndpoint: strings.TrimRight(os.Getenv("BENCH_SINK_ENDPOINT"), "/"),
 		topic:        orDefault(os.Getenv("BENCH_TOPIC"), "messageBroadcast"),
 		region:       orDefault(os.Getenv("AWS_REGION"), "us-east-1"),
@@ -152,8 +172,17 @@ func configFromEnv() (config, error) {
 		errs = append(errs, err)
 	}
 	c.pageSize = int32(min(page, 1<<20))
-	if c.ddbEndpoint == "" {
-		errs = append(errs, errors.New("adapter: BENCH_DDB_ENDPOINT is required"))
+	switch c.store {
+	case storeDynamoDB:
+		if c.ddbEndpoint == "" {
+			errs = append(errs, errors.New("adapter: BENCH_DDB_ENDPOINT is required"))
+		}
+	case storeRedis:
+		if c.redisURL == "" {
+			errs = append(errs, errors.New(`adapter: BENCH_REDIS_URL is required with GQLAMBDA_BENCH_STORE=redis (peer.json: "redis": true)`))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("adapter: GQLAMBDA_BENCH_STORE=%q: want %q or %q", c.store, storeDynamoDB, storeRedis))
 	}
 	if c.phase == "publish" && c.sinkEndpoint == "" {
 		errs = append(errs, errors.New("adapter: BENCH_SINK_ENDPOINT is required to publish"))
@@ -305,13 +334,47 @@ func sender(c config) gateway.Sender {
 	return apigw.New(apigatewaymanagementapi.NewFromConfig(awsConfig(c)), &opts)
 }
 
-// newServer builds the server on the DynamoDB store of DynamoDB Local.
-func newServer(c config, log *slog.Logger) (*gqlambda.Server, *dynamodb.Store, *errorLog, error) {
+// redisClient returns a client of the harness's redis-server with a pool
+// for the setup's concurrent clients, as dynamoClient's transport has.
+func redisClient(c config) (*goredis.Client, error) {
+	opts, err := goredis.ParseURL(c.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("adapter: BENCH_REDIS_URL: %w", err)
+	}
+	opts.PoolSize = max(c.setupConcurrency*2, 64)
+	return goredis.NewClient(opts), nil
+}
+
+// peerName names the peer in the protocol's lines.
+func (c config) peerName() string {
+	if c.store == storeRedis {
+		return "gqlambda-redis"
+	}
+	return "gqlambda"
+}
+
+// newStore returns the store GQLAMBDA_BENCH_STORE names.
+func newStore(c config) (store.Store, error) {
+	if c.store == storeRedis {
+		rdb, err := redisClient(c)
+		if err != nil {
+			return nil, err
+		}
+		return redis.New(rdb, &redis.Options{PageSize: int(c.pageSize)}), nil
+	}
+	return dynamodb.New(dynamoClient(c), &dynamodb.Options{PageSize: c.pageSize}), nil
+}
+
+// newServer builds the server on the store GQLAMBDA_BENCH_STORE names.
+func newServer(c config, log *slog.Logger) (*gqlambda.Server, store.Store, *errorLog, error) {
 	s, err := schema(c.topic)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("adapter: schema: %w", err)
 	}
-	st := dynamodb.New(dynamoClient(c), &dynamodb.Options{PageSize: c.pageSize})
+	st, err := newStore(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	errs := &errorLog{log: log}
 	srv, err := gqlambda.New(gqlambda.Config{
 		Engine:   graphqlgo.New(s, nil),
@@ -344,7 +407,8 @@ func versions() map[string]any {
 	for _, d := range bi.Deps {
 		switch d.Path {
 		case "github.com/aws/aws-sdk-go-v2", "github.com/aws/aws-sdk-go-v2/service/dynamodb",
-			"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi", "github.com/graphql-go/graphql":
+			"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi", "github.com/graphql-go/graphql",
+			"github.com/redis/go-redis/v9":
 			v[d.Path] = d.Version
 		}
 	}
@@ -461,9 +525,10 @@ func subscribeClient(ctx context.Context, srv *gqlambda.Server, topic string, st
 
 func setup(ctx context.Context, c config, out *emitter, log *slog.Logger) error {
 	t0 := nowMs()
-	client := dynamoClient(c)
-	if err := dynamodb.CreateTables(ctx, client, dynamodb.Tables{}); err != nil {
-		return fmt.Errorf("adapter: create tables: %w", err)
+	if c.store == storeDynamoDB {
+		if err := dynamodb.CreateTables(ctx, dynamoClient(c), dynamodb.Tables{}); err != nil {
+			return fmt.Errorf("adapter: create tables: %w", err)
+		}
 	}
 	tablesMs := nowMs() - t0
 	srv, st, errs, err := newServer(c, log)
@@ -522,7 +587,7 @@ func setup(ctx context.Context, c config, out *emitter, log *slog.Logger) error 
 		return fmt.Errorf("adapter: setup: the server reported %d errors, first: %w", n, firstErr)
 	}
 	out.emit(map[string]any{
-		"event": "setup-done", "peer": peerName, "versions": versions(), "pid": os.Getpid(),
+		"event": "setup-done", "peer": c.peerName(), "store": c.store, "versions": versions(), "pid": os.Getpid(),
 		"setupMs": setupMs, "tablesMs": tablesMs, "subscribeMs": subscribedMs, "subscriptions": count,
 		"stepMeanMs": steps.meanMs(c.n),
 		"how":        "WebSocketHandler: $connect + connection_init + subscribe per client",
@@ -546,7 +611,7 @@ func publish(ctx context.Context, c config, out *emitter, log *slog.Logger, stdi
 		}
 		defer pprof.StopCPUProfile()
 	}
-	out.emit(map[string]any{"event": "ready", "peer": peerName, "versions": versions(), "pid": os.Getpid()})
+	out.emit(map[string]any{"event": "ready", "peer": c.peerName(), "store": c.store, "versions": versions(), "pid": os.Getpid()})
 	in := bufio.NewScanner(stdin)
 	for in.Scan() {
 		line := strings.TrimSpace(in.Text())

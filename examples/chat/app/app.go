@@ -1,7 +1,8 @@
 // Package app runs the reference chat app of gqlambda, whatever its GraphQL
 // engine: on Lambda it starts the handler that GQLAMBDA_HANDLER names
 // (websocket, http or stream); run locally it serves everything from one
-// process on a local gateway, with the in-memory store or DynamoDB Local.
+// process on a local gateway, with the in-memory store, DynamoDB Local or
+// Redis.
 // examples/chat (graphql-go) and examples/chat-gqlgen (gqlgen) are its two
 // engines.
 package app
@@ -30,6 +31,7 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/gateway/apigw"
@@ -38,6 +40,7 @@ import (
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 	"github.com/gqlambda/gqlambda/store/dynamodb/streams"
 	"github.com/gqlambda/gqlambda/store/memory"
+	"github.com/gqlambda/gqlambda/store/redis"
 )
 
 //go:embed web
@@ -53,7 +56,7 @@ const (
 type NewEngine func(messages Messages) (gqlambda.Engine, error)
 
 // Main runs the chat: on Lambda when AWS_LAMBDA_FUNCTION_NAME is set,
-// locally otherwise (flags: -addr, -dynamodb, -codeless-close).
+// locally otherwise (flags: -addr, -dynamodb, -redis, -codeless-close).
 func Main(newEngine NewEngine) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var err error
@@ -124,6 +127,7 @@ func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine
 	addr := flags.String("addr", "127.0.0.1:4000", "address to listen on")
 	opts := LocalOptions{NewEngine: newEngine}
 	flags.StringVar(&opts.DynamoDB, "dynamodb", "", "DynamoDB endpoint (such as DynamoDB Local's http://127.0.0.1:8000); default: the in-memory store")
+	flags.StringVar(&opts.Redis, "redis", "", "Redis `URL` of the store (such as redis://127.0.0.1:6379, or rediss://user:password@host:6380 with TLS); default: the in-memory store")
 	flags.BoolVar(&opts.CodelessClose, "codeless-close", false, "close connections as API Gateway does, without close codes")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -157,6 +161,15 @@ type LocalOptions struct {
 	// DefaultTablePrefix. Runs that share one DynamoDB need prefixes of
 	// their own.
 	TablePrefix string
+	// Redis is the URL of a Redis server (redis:// or rediss://, as
+	// go-redis's ParseURL reads it) that keeps the connections and
+	// subscriptions; empty: the in-memory store. Events fan out directly
+	// from the mutation, and the chat's messages stay in memory. At most one
+	// of DynamoDB and Redis may be set.
+	Redis string
+	// KeyPrefix starts the keys on Redis; default store/redis's. Runs that
+	// share one server need prefixes of their own.
+	KeyPrefix string
 	// CodelessClose closes connections as API Gateway does, without codes.
 	CodelessClose bool
 	// Logger receives the logs; default: discard.
@@ -176,6 +189,7 @@ type LocalApp struct {
 	serving *localgateway.Server
 	stop    context.CancelFunc
 	done    chan struct{}
+	closers []func() error // run by Shutdown, in order
 }
 
 // StartLocal serves the chat on ln until Shutdown: the local gateway
@@ -208,7 +222,25 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 	cfg := gqlambda.Config{Sender: gw, Logger: logger, Hooks: Hooks()}
 	var messages Messages = NewMemoryMessages()
 	var poller *streams.Poller
-	if opts.DynamoDB != "" {
+	var closers []func() error
+	if opts.DynamoDB != "" && opts.Redis != "" {
+		return nil, errors.New("chat: DynamoDB and Redis are both set: pick one store")
+	}
+	if opts.Redis != "" {
+		redisOpts, err := goredis.ParseURL(opts.Redis)
+		if err != nil {
+			return nil, fmt.Errorf("chat: Redis URL: %w", err)
+		}
+		rdb := goredis.NewClient(redisOpts)
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("chat: Redis at %s: %w", redisOpts.Addr, err)
+		}
+		closers = append(closers, rdb.Close)
+		// The Redis store keeps connections and subscriptions; events fan
+		// out directly from the mutations, as Config.Events is not set.
+		cfg.Store = redis.New(rdb, &redis.Options{KeyPrefix: opts.KeyPrefix, Logger: logger})
+	} else if opts.DynamoDB != "" {
 		awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
 		client := awsdynamodb.NewFromConfig(awsCfg, func(o *awsdynamodb.Options) { o.BaseEndpoint = aws.String(opts.DynamoDB) })
 		prefix := opts.TablePrefix
@@ -244,16 +276,23 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 	} else {
 		cfg.Store = memory.New(nil)
 	}
+	closeAll := func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
 	if cfg.Engine, err = opts.NewEngine(messages); err != nil {
+		closeAll()
 		return nil, err
 	}
 	if srv, err = gqlambda.New(cfg); err != nil {
+		closeAll()
 		return nil, err
 	}
 	graphQLOverHTTP = srv.HTTPHandler(nil)
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	app := &LocalApp{Server: srv, Store: cfg.Store, Gateway: gw, stop: stop, done: make(chan struct{})}
+	app := &LocalApp{Server: srv, Store: cfg.Store, Gateway: gw, stop: stop, done: make(chan struct{}), closers: closers}
 	go func() {
 		defer close(app.done)
 		if poller != nil {
@@ -279,5 +318,8 @@ func (a *LocalApp) Shutdown(ctx context.Context) error {
 	err := a.serving.Shutdown(ctx)
 	a.stop()
 	<-a.done
+	for _, c := range a.closers {
+		err = errors.Join(err, c())
+	}
 	return err
 }

@@ -1,7 +1,8 @@
 // Package apptest runs the end-to-end tests of the chat app against an
 // engine: the npm graphql-ws and subscriptions-transport-ws clients (e2e/),
-// graphql-http's audit and headless Chromium, on the in-memory store and on
-// DynamoDB Local. Every implementation of the chat schema runs them:
+// graphql-http's audit and headless Chromium, on the in-memory store, on
+// DynamoDB Local and on redis-server. Every implementation of the chat schema
+// runs them:
 //
 //	func TestEndToEnd(t *testing.T) { apptest.Run(t, newEngine) }
 package apptest
@@ -22,11 +23,13 @@ import (
 
 	"github.com/gqlambda/gqlambda/examples/chat/app"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
+	"github.com/gqlambda/gqlambda/internal/redistest"
 )
 
 // Run runs every end-to-end test of the chat app on newEngine, as subtests.
-// They need scripts/test's setup (GQLAMBDA_E2E, and GQLAMBDA_DYNAMODB_ENDPOINT
-// for the DynamoDB runs) and are skipped without it.
+// They need scripts/test's setup (GQLAMBDA_E2E, GQLAMBDA_DYNAMODB_ENDPOINT for
+// the DynamoDB runs, GQLAMBDA_REDIS_URL for the Redis runs) and are skipped
+// without it.
 func Run(t *testing.T, newEngine app.NewEngine) {
 	dir := e2eDir(t)
 	t.Run("GraphQLWS", func(t *testing.T) { graphQLWS(t, newEngine, dir) })
@@ -151,8 +154,9 @@ func eventually(t *testing.T, check func() []string) {
 	}
 }
 
-// scenarios are the end-to-end runs: the chat on the in-memory store, and
-// on DynamoDB Local with events through the events table's stream.
+// scenarios are the end-to-end runs: the chat on the in-memory store, on
+// DynamoDB Local with events through the events table's stream, and on
+// redis-server with events fanned out directly.
 func scenarios(t *testing.T) []struct {
 	name string
 	opts func(t *testing.T) app.LocalOptions
@@ -168,6 +172,11 @@ func scenarios(t *testing.T) []struct {
 			// this run's own.
 			return app.LocalOptions{DynamoDB: endpoint, TablePrefix: dynamotest.Prefix(t)}
 		}},
+		{"redis", func(t *testing.T) app.LocalOptions {
+			// The server is shared by every test of the run: keys of this
+			// run's own.
+			return app.LocalOptions{Redis: redistest.URL(t), KeyPrefix: redistest.Prefix(t)}
+		}},
 	}
 }
 
@@ -182,6 +191,9 @@ func graphQLWS(t *testing.T, newEngine app.NewEngine, dir string) {
 			expectNoSubscriptions(t, a)
 			if opts.DynamoDB != "" {
 				expectEmptyTables(t, opts.TablePrefix)
+			}
+			if opts.Redis != "" {
+				expectNoKeys(t, opts.KeyPrefix)
 			}
 		})
 	}
@@ -208,6 +220,32 @@ func expectEmptyTables(t *testing.T, prefix string) {
 	})
 }
 
+// expectNoKeys lists the keys of redis-server under prefix (a test may
+// scan; the store never does): after every client disconnected, nothing of
+// them is left but what deletions keep for 30 s so that a retried call gets
+// the same answer (store/redis's "x{" keys), and those expire.
+func expectNoKeys(t *testing.T, prefix string) {
+	t.Helper()
+	client := redistest.Client(t)
+	eventually(t, func() []string {
+		var left []string
+		for _, key := range redistest.Keys(t, client, prefix) {
+			ttl, err := client.PTTL(t.Context(), key).Result()
+			switch {
+			case err != nil:
+				return []string{err.Error()}
+			case strings.HasPrefix(key, prefix+"x{") && ttl > 0 && ttl <= 30*time.Second:
+			default:
+				left = append(left, fmt.Sprintf("key %q (time to live %v) left after every client disconnected", key, ttl))
+			}
+		}
+		return left
+	})
+}
+
+// browser runs the chat page in headless Chromium on the in-memory store
+// and on Redis; the screenshots of the Redis run go to a folder of their
+// own.
 func browser(t *testing.T, newEngine app.NewEngine, dir string) {
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {
@@ -216,14 +254,24 @@ func browser(t *testing.T, newEngine app.NewEngine, dir string) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("%s is set but Chromium is missing (%v): run scripts/e2e-setup", envE2E, err)
 	}
-	artifacts := artifactsDir(dir)
-	a := startApp(t, newEngine, app.LocalOptions{})
-	out := node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
-	t.Log(out)
-	for _, name := range []string{"chat-sender.png", "chat-receiver.png"} {
-		if fi, err := os.Stat(filepath.Join(artifacts, name)); err != nil || fi.Size() == 0 {
-			t.Errorf("screenshot %s missing: %v", name, err)
+	for _, sc := range scenarios(t) {
+		if sc.name == "dynamodb" {
+			continue // events through the stream poller: covered by the clients' tests
 		}
+		t.Run(sc.name, func(t *testing.T) {
+			artifacts := artifactsDir(dir)
+			if sc.name != "memory" {
+				artifacts = filepath.Join(artifacts, sc.name)
+			}
+			a := startApp(t, newEngine, sc.opts(t))
+			out := node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
+			t.Log(out)
+			for _, name := range []string{"chat-sender.png", "chat-receiver.png"} {
+				if fi, err := os.Stat(filepath.Join(artifacts, name)); err != nil || fi.Size() == 0 {
+					t.Errorf("screenshot %s missing: %v", name, err)
+				}
+			}
+		})
 	}
 }
 
@@ -256,11 +304,15 @@ func artifactsDir(e2e string) string {
 func legacy(t *testing.T, newEngine app.NewEngine, dir string) {
 	for _, sc := range scenarios(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			a := startApp(t, newEngine, sc.opts(t))
+			opts := sc.opts(t)
+			a := startApp(t, newEngine, opts)
 			out := node(t, dir, []string{"CHAT_WS_URL=" + a.WebSocketURL}, "--test", "--test-reporter=spec", "legacy.test.mjs")
 			t.Log(out)
 			waitDisconnected(t, a)
 			expectNoSubscriptions(t, a)
+			if opts.Redis != "" {
+				expectNoKeys(t, opts.KeyPrefix)
+			}
 		})
 	}
 }
