@@ -71,6 +71,8 @@ type Store struct {
 	seq    uint64                          // sequence number of the last subscription created
 	writes int                             // writes since the last bulk purge
 	purge  int                             // writes that trigger the next bulk purge
+
+	deliveries deliveries // the delivery log (delivery.go)
 }
 
 var _ store.Store = (*Store)(nil)
