@@ -90,4 +90,13 @@ var (
 	// it. On AWS, pass gateway/apigw's NewDefault; locally, a
 	// localgateway.Gateway.
 	ErrNoSender = errors.New("gqlambda: Config.Sender is required to reach WebSocket clients; pass apigw.NewDefault's client on AWS, or a localgateway.Gateway locally")
+	// ErrDeliveryInProgress: another invocation is delivering the same event
+	// (by id) to a subscription right now (see [Redelivery]). Deliver counts
+	// the subscription as failed, so that the source's record is retried
+	// later, when the other delivery has finished or its lease has ended.
+	ErrDeliveryInProgress = errors.New("gqlambda: the event is being delivered to the subscription by another invocation")
+	// ErrRetry is what the SNS and EventBridge handlers return when a
+	// delivery failed: the error that makes Lambda retry an asynchronous
+	// invocation. The failures themselves went to Hooks.OnError.
+	ErrRetry = errors.New("gqlambda: not delivered to every subscription; retry")
 )

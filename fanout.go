@@ -21,7 +21,7 @@ import (
 // post the frames.
 
 // PublishResult sums up what a [Server.Publish] or [Server.Complete] did.
-// Matched = Delivered + Gone + Failed.
+// Matched = Delivered + Gone + Failed + Duplicates.
 type PublishResult struct {
 	// Matched counts the topic's subscriptions whose filter matched.
 	Matched int
@@ -36,6 +36,10 @@ type PublishResult struct {
 	// that failed, and posts that failed after every retry. Each failure was
 	// passed to Hooks.OnError.
 	Failed int
+	// Duplicates counts subscriptions that [Server.Deliver] skipped because
+	// the event, by its id, had reached them before (see
+	// [Config.Redelivery]).
+	Duplicates int
 	// Stored reports that the event was written to Config.Events instead of
 	// being delivered: every counter is then zero, and the event store's
 	// stream delivers it later (see [Server.DynamoDBStreamHandler]).
@@ -79,15 +83,25 @@ func (s *Server) Complete(ctx context.Context, topic string, payload any) (Publi
 
 // Deliver fans ev out now, as [Server.Publish] (or [Server.Complete] when
 // ev.Complete is set) does without Config.Events, whatever Config.Events
-// says. It is what stream handlers call for each stored event; it returns
-// like Publish. An event that can never be delivered (no topic, a payload
-// that is not JSON) is an error wrapping [store.ErrInvalidEvent], before
-// anything is delivered.
+// says. It is what stream and source handlers call for each event; it
+// returns like Publish. An event that can never be delivered (no topic, a
+// payload that is not JSON) is an error wrapping [store.ErrInvalidEvent],
+// before anything is delivered.
+//
+// Deliver is idempotent per subscription for an event with an ID, when the
+// store implements [store.DeliveryLog] (see [Config.Redelivery]): an event
+// delivered again within the window reaches only the subscriptions it did
+// not reach before (the others count as Duplicates), so a source that
+// retries a record after a partial failure does not repeat what succeeded.
+// A subscription another invocation is delivering the same event to at the
+// same moment counts as Failed, with an error wrapping
+// [ErrDeliveryInProgress]: retry the record later.
 func (s *Server) Deliver(ctx context.Context, ev store.Event) (PublishResult, error) {
 	p, err := decodePublication(ev.Topic, ev.Payload)
 	if err != nil {
 		return PublishResult{}, fmt.Errorf("gqlambda: %w %s: %w", store.ErrInvalidEvent, ev.ID, err)
 	}
+	p.id = ev.ID
 	return s.fanOut(ctx, p, ev.Complete)
 }
 
@@ -125,6 +139,9 @@ type publication struct {
 	value any
 	// all is set for a Complete without payload: every subscription matches.
 	all bool
+	// id is the event's id when Deliver delivers it: the key of the
+	// delivery log (dedup.go). Empty for Publish and Complete.
+	id string
 }
 
 // decodePublication builds the publication of topic with the JSON payload
@@ -155,7 +172,9 @@ type fanout struct {
 
 	gone sync.Map // connection ids whose state this fan-out deleted
 
-	delivered, goneN, failed atomic.Int64
+	dedup *dedup // the delivery log's claims, nil without (dedup.go)
+
+	delivered, goneN, failed, duplicates atomic.Int64
 }
 
 // execKey identifies executions whose results are equal: same document,
@@ -174,7 +193,7 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	if s.sender == nil {
 		return PublishResult{}, ErrNoSender
 	}
-	f := &fanout{s: s, pub: p, complete: complete, execs: make(map[execKey]*execution)}
+	f := &fanout{s: s, pub: p, complete: complete, execs: make(map[execKey]*execution), dedup: s.newDedup(p, complete)}
 	var g errgroup.Group
 	g.SetLimit(s.limits.FanOutConcurrency)
 	var res PublishResult
@@ -202,18 +221,27 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	res.Delivered = int(f.delivered.Load())
 	res.Gone = int(f.goneN.Load())
 	res.Failed = int(f.failed.Load())
+	res.Duplicates = int(f.duplicates.Load())
 	if stopErr == nil {
 		stopErr = ctx.Err()
 	}
 	s.log.DebugContext(ctx, "fan-out done", slog.String("topic", p.topic), slog.Bool("complete", complete),
 		slog.Int("matched", res.Matched), slog.Int("filtered", res.Filtered), slog.Int("delivered", res.Delivered),
-		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed))
+		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed), slog.Int("duplicates", res.Duplicates))
 	return res, stopErr
 }
 
 // deliver executes sub for the event and posts the result.
 func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
 	s := f.s
+	claimed, proceed := f.dedup.claim(ctx, f, sub)
+	if !proceed {
+		return
+	}
+	delivered := false
+	if claimed {
+		defer func() { f.dedup.finish(ctx, f, sub, delivered) }()
+	}
 	proto := s.protocols[sub.Protocol]
 	if proto == nil {
 		f.fail(ctx, sub, fmt.Errorf("unknown subprotocol %q", sub.Protocol))
@@ -234,6 +262,7 @@ func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
 	if !f.post(ctx, sub, frame) {
 		return
 	}
+	delivered = true
 	if tooLarge {
 		s.log.InfoContext(ctx, "result over the message limit: subscription ended", slog.String("topic", f.pub.topic),
 			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))

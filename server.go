@@ -48,6 +48,11 @@ type Config struct {
 	// Default: nil, Publish and Complete fan out directly.
 	Events store.EventStore
 
+	// Redelivery keeps events that a source delivers again from reaching a
+	// subscription twice. The zero value is on, with a 24-hour window, when
+	// the Store implements store.DeliveryLog.
+	Redelivery Redelivery
+
 	// Limits bound sizes and concurrency.
 	Limits Limits
 
@@ -161,6 +166,9 @@ type Server struct {
 	perConn   bool
 	now       func() time.Time
 	protocols map[string]protocol.Server
+
+	deliveries    store.DeliveryLog // nil: no deduplication of redeliveries
+	window, lease time.Duration
 }
 
 // New validates cfg and returns a Server.
@@ -200,6 +208,7 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.configureRedelivery(cfg.Redelivery)
 	return s, nil
 }
 

@@ -409,6 +409,7 @@ func suiteBehaviours() []suiteBehaviour {
 		{"SharedExecution", suiteSharedExecution(1), nil},
 		{"ExecutionPerConnection", suiteSharedExecution(3), func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.ExecutePerConnection = true }},
 		{"GraphQLOverHTTP", suiteHTTP, nil},
+		{"RedeliveredEventReachesEachSubscriptionOnce", suiteRedelivery, nil},
 	}
 }
 
@@ -855,4 +856,46 @@ func suiteHTTP(f *suiteFixture) {
 	}
 	f.expect(sub, f.next("s", `{"messages":{"text":"over http"}}`))
 	f.expectNoErrors()
+}
+
+// suiteRedelivery: an SQS message whose delivery failed for one
+// subscription is retried by SQS (alone, and then once more as a duplicate):
+// each subscription gets the event exactly once, through the store's
+// delivery log.
+func suiteRedelivery(f *suiteFixture) {
+	ok, flaky := f.id("ok"), f.id("flaky")
+	for _, id := range []string{ok, flaky} {
+		f.ready(id, "ann")
+		f.send(id, f.proto.start("s", `subscription { messages(room: "a") { text } }`))
+	}
+	var mu sync.Mutex
+	failing := true
+	f.rec.Hook = func(_ context.Context, _, conn string, _ []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing && conn == flaky {
+			return errors.New("503 after every retry")
+		}
+		return nil
+	}
+	body, _ := json.Marshal(gqlambda.Envelope{Topic: f.env.MessagesTopic(), Payload: json.RawMessage(`{"id":"1","room":"a","text":"once"}`)})
+	batch := events.SQSEvent{Records: []events.SQSMessage{{MessageId: f.prefix + "m1", Body: string(body)}}}
+	handler := f.srv.SQSHandler(nil)
+	resp, err := handler(f.t.Context(), batch)
+	if err != nil || len(resp.BatchItemFailures) != 1 {
+		f.t.Fatalf("first delivery: %+v, %v; want the message as the one batch item failure", resp, err)
+	}
+	if errs := f.errs.list(); len(errs) != 1 || !strings.Contains(errs[0], "503") {
+		f.t.Fatalf("OnError %q, want the failed post", errs)
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	for range 2 { // SQS's retry, then a duplicate of it
+		if resp, err := handler(f.t.Context(), batch); err != nil || len(resp.BatchItemFailures) != 0 {
+			f.t.Fatalf("redelivery: %+v, %v; want no failure", resp, err)
+		}
+	}
+	f.expect(ok, f.next("s", `{"messages":{"text":"once"}}`))
+	f.expect(flaky, f.next("s", `{"messages":{"text":"once"}}`))
 }
