@@ -14,6 +14,7 @@ import (
 	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
+	"github.com/gqlambda/gqlambda/store/dynamodb/cdc"
 )
 
 // image is an event item's new image; empty values are left out.
@@ -310,4 +311,36 @@ func TestStreamHandlerJSON(t *testing.T) {
 	if err != nil || string(out) != `{"batchItemFailures":[{"itemIdentifier":"111"}]}` {
 		t.Errorf("response %s %v", out, err)
 	}
+}
+
+// TestDynamoDBChangeStream: the stream of an application table (the chat's
+// messages) through the change data capture decoder, on the captured records
+// of testdata/sources/dynamodb.json: an insert and a modification are
+// published, a record whose number is not a number is reported and skipped,
+// a deletion by Time to Live is told apart from a caller's (here ignored),
+// a caller's deletion completes the matching subscriptions; the batch
+// redelivered reaches nobody twice.
+func TestDynamoDBChangeStream(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.subscribeChat("c1", "c1")
+	h.subscribeChat("c2", "c2")
+	batch := loadSource[events.DynamoDBEvent](t, "dynamodb.json", "changes")
+	handler := h.srv.DynamoDBStreamHandler(cdc.Decoder(cdc.Mapping{Topic: "MESSAGES", OnExpire: cdc.Ignore}.Map))
+	for range 2 {
+		resp, err := handler(context.Background(), batch)
+		if err != nil || resp.BatchItemFailures != nil {
+			t.Fatalf("%+v, %v", resp, err)
+		}
+		h.expectErrors([]string{"DynamoDB stream record 1100000000000000000003 skipped", store.ErrInvalidEvent.Error(), `"1,5"`})
+	}
+	h.expect("c1", next("s", "1"), next("s", "1"), `{"type":"complete","id":"s"}`)
+	h.expect("c2")
+
+	// By default a deletion by Time to Live is a removal: it completes.
+	expiry := events.DynamoDBEvent{Records: batch.Records[3:4]}
+	if resp, err := h.srv.DynamoDBStreamHandler(cdc.Decoder(cdc.Mapping{Topic: "MESSAGES"}.Map))(context.Background(), expiry); err != nil || resp.BatchItemFailures != nil {
+		t.Fatalf("%+v, %v", resp, err)
+	}
+	h.expect("c2", `{"type":"complete","id":"s"}`)
 }
