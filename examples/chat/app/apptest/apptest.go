@@ -19,9 +19,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gqlambda/gqlambda/examples/chat/app"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
+	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
 
 // Run runs every end-to-end test of the chat app on newEngine, as subtests.
@@ -148,7 +150,8 @@ func eventually(t *testing.T, check func() []string) {
 }
 
 // scenarios are the end-to-end runs: the chat on the in-memory store, and
-// on DynamoDB Local with events through the events table's stream.
+// on DynamoDB Local with broadcasts through the events table's stream and
+// chat messages by change data capture of the messages table.
 func scenarios(t *testing.T) []struct {
 	name string
 	opts func(t *testing.T) app.LocalOptions
@@ -178,6 +181,7 @@ func graphQLWS(t *testing.T, newEngine app.NewEngine, dir string) {
 			expectNoSubscriptions(t, a)
 			if opts.DynamoDB != "" {
 				expectEmptyTables(t, opts.TablePrefix)
+				expectNoChatEvents(t, opts.TablePrefix)
 			}
 		})
 	}
@@ -185,7 +189,9 @@ func graphQLWS(t *testing.T, newEngine app.NewEngine, dir string) {
 
 // expectEmptyTables scans the connections and subscriptions tables of
 // DynamoDB Local (a test may scan; the store never does): after every client
-// disconnected, nothing of them is left.
+// disconnected, nothing of them is left. The subscriptions table also holds
+// the delivery log's items (events delivered, remembered for the
+// redelivery window), which belong to no connection: those stay.
 func expectEmptyTables(t *testing.T, prefix string) {
 	t.Helper()
 	client := dynamotest.Client(t)
@@ -196,8 +202,15 @@ func expectEmptyTables(t *testing.T, prefix string) {
 			if err != nil {
 				return []string{err.Error()}
 			}
-			if len(out.Items) > 0 {
-				left = append(left, fmt.Sprintf("%s holds %d items after every client disconnected: %v", table, len(out.Items), out.Items[0]))
+			var items []map[string]types.AttributeValue
+			for _, item := range out.Items {
+				if _, delivery := item[dynamodb.AttrConnectionID]; !delivery && table == prefix+"subscriptions" {
+					continue // a delivery log item
+				}
+				items = append(items, item)
+			}
+			if len(items) > 0 {
+				left = append(left, fmt.Sprintf("%s holds %d items after every client disconnected: %v", table, len(items), items[0]))
 			}
 		}
 		return left
@@ -212,13 +225,42 @@ func browser(t *testing.T, newEngine app.NewEngine, dir string) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("%s is set but Chromium is missing (%v): run scripts/e2e-setup", envE2E, err)
 	}
-	artifacts := artifactsDir(dir)
-	a := startApp(t, newEngine, app.LocalOptions{})
-	out := node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
-	t.Log(out)
-	for _, name := range []string{"chat-sender.png", "chat-receiver.png"} {
-		if fi, err := os.Stat(filepath.Join(artifacts, name)); err != nil || fi.Size() == 0 {
-			t.Errorf("screenshot %s missing: %v", name, err)
+	for _, sc := range scenarios(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			opts := sc.opts(t)
+			artifacts := artifactsDir(dir)
+			if opts.DynamoDB != "" {
+				artifacts = filepath.Join(artifacts, sc.name)
+			}
+			a := startApp(t, newEngine, opts)
+			out := node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
+			t.Log(out)
+			for _, name := range []string{"chat-sender.png", "chat-receiver.png"} {
+				if fi, err := os.Stat(filepath.Join(artifacts, name)); err != nil || fi.Size() == 0 {
+					t.Errorf("screenshot %s missing: %v", name, err)
+				}
+			}
+			if opts.DynamoDB != "" {
+				expectNoChatEvents(t, opts.TablePrefix)
+			}
+		})
+	}
+}
+
+// expectNoChatEvents checks that no chat message went through the events
+// table of DynamoDB Local: on DynamoDB they reach subscribers by change data
+// capture of the messages table, and the events table only carries
+// broadcasts.
+func expectNoChatEvents(t *testing.T, prefix string) {
+	t.Helper()
+	client := dynamotest.Client(t)
+	out, err := client.Scan(t.Context(), &awsdynamodb.ScanInput{TableName: aws.String(prefix + "events"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range out.Items {
+		if topic, ok := item[dynamodb.EventAttrTopic].(*types.AttributeValueMemberS); !ok || topic.Value != app.TopicBroadcast {
+			t.Errorf("the events table holds an event that is not a broadcast: %v", item)
 		}
 	}
 }
