@@ -47,15 +47,26 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 		connectedAt = time.UnixMilli(rc.ConnectedAt)
 	}
 
+	var data json.RawMessage
 	if s.hooks.OnConnect != nil {
 		c := Conn{ID: cr.ConnectionID, Subprotocol: cr.Subprotocol, Authorizer: authorizer, ConnectedAt: connectedAt}
-		if err := s.hooks.OnConnect(withScope(ctx, scope{server: s, conn: c, hasConn: true}), cr); err != nil {
+		res, err := s.hooks.OnConnect(withScope(ctx, scope{server: s, conn: c, hasConn: true}), cr)
+		if err != nil {
 			status := http.StatusForbidden
 			if se, ok := errors.AsType[*StatusError](err); ok && se.Status >= 400 && se.Status <= 599 {
 				status = se.Status
 			}
 			log.InfoContext(ctx, "connection refused by OnConnect", slog.Int("status", status), slog.String("error", err.Error()))
 			return events.APIGatewayProxyResponse{StatusCode: status, Body: http.StatusText(status)}
+		}
+		data, err = encodeValue(res.Data)
+		if err == nil && len(data) > s.limits.MaxContextBytes {
+			err = fmt.Errorf("data is %d bytes, over Limits.MaxContextBytes (%d)", len(data), s.limits.MaxContextBytes)
+		}
+		if err != nil {
+			s.reportError(ctx, fmt.Errorf("gqlambda: $connect %s: OnConnect returned unusable data: %w", cr.ConnectionID, err),
+				slog.String("connection_id", cr.ConnectionID))
+			return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError, Body: "Internal Server Error"}
 		}
 	}
 
@@ -64,6 +75,7 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 		Endpoint:    endpoint,
 		Protocol:    cr.Subprotocol,
 		Authorizer:  authorizer,
+		Data:        data,
 		ConnectedAt: connectedAt,
 		ExpiresAt:   now.Add(s.ttl),
 	}
@@ -132,11 +144,11 @@ func (s *Server) completed(ctx context.Context, sub store.Subscription, reason C
 	if !sub.CompleteHook && s.hooks.OnComplete == nil {
 		return
 	}
-	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}
+	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: sub.ID})
 	attrs := []slog.Attr{slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID)}
 	if sub.CompleteHook {
-		if err := s.fieldOnComplete(ctx, sub); err != nil {
+		if err := s.fieldOnComplete(ctx, c, sub); err != nil {
 			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: field OnComplete (%s): %w", sub.ConnectionID, sub.ID, reason, err), attrs...)
 		}
 	}
@@ -148,7 +160,11 @@ func (s *Server) completed(ctx context.Context, sub store.Subscription, reason C
 }
 
 // fieldOnComplete runs the OnComplete hook the subscription's field declares.
-func (s *Server) fieldOnComplete(ctx context.Context, sub store.Subscription) error {
+func (s *Server) fieldOnComplete(ctx context.Context, c Conn, sub store.Subscription) error {
+	ctx, err := s.buildContext(ctx, ContextRequest{Conn: c})
+	if err != nil {
+		return fmt.Errorf("Config.Context: %w", err)
+	}
 	op, err := s.engine.Prepare(ctx, sub.Query, sub.OperationName)
 	if err != nil {
 		return err
@@ -174,6 +190,7 @@ func connOf(c store.Connection) Conn {
 		Subprotocol: c.Protocol,
 		Context:     c.Context,
 		Authorizer:  c.Authorizer,
+		Data:        c.Data,
 		ConnectedAt: c.ConnectedAt,
 	}
 }

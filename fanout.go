@@ -174,13 +174,13 @@ type fanout struct {
 
 	dedup *dedup // the delivery log's claims, nil without (dedup.go)
 
-	delivered, goneN, failed, duplicates atomic.Int64
+	delivered, goneN, failed, duplicates, rejected atomic.Int64
 }
 
 // execKey identifies executions whose results are equal: same document,
-// operation, variables and connection context.
+// operation, variables, connection context and connection data.
 type execKey struct {
-	query, operationName, variables, context string
+	query, operationName, variables, context, data string
 }
 
 type execution struct {
@@ -222,6 +222,11 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	res.Gone = int(f.goneN.Load())
 	res.Failed = int(f.failed.Load())
 	res.Duplicates = int(f.duplicates.Load())
+	// Subscriptions whose predicate refused the event were counted as
+	// matched by their stored filter.
+	rejected := int(f.rejected.Load())
+	res.Matched -= rejected
+	res.Filtered += rejected
 	if stopErr == nil {
 		stopErr = ctx.Err()
 	}
@@ -234,6 +239,9 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 // deliver executes sub for the event and posts the result.
 func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
 	s := f.s
+	if !f.admits(ctx, sub) {
+		return
+	}
 	claimed, proceed := f.dedup.claim(ctx, f, sub)
 	if !proceed {
 		return
@@ -257,7 +265,7 @@ func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
 	if tooLarge {
 		// The protocol has no way to skip one event: the operation ends with
 		// an error telling why.
-		frame = proto.AppendError(frame[:0], sub.ID, s.tooLargeError(len(frame)))
+		frame = proto.AppendError(frame[:0], sub.ID, s.tooLargeError(ctx, len(frame)))
 	}
 	if !f.post(ctx, sub, frame) {
 		return
@@ -322,9 +330,9 @@ func (f *fanout) fail(ctx context.Context, sub store.Subscription, err error) {
 // executions of one fan-out share one run unless ExecutePerConnection is set.
 func (f *fanout) execute(ctx context.Context, sub store.Subscription) ([]byte, error) {
 	if f.s.perConn {
-		return f.s.executeSubscription(ctx, sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}, f.pub.value)
+		return f.s.executeSubscription(ctx, sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
 	}
-	key := execKey{sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context)}
+	key := execKey{sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context), string(sub.Data)}
 	f.mu.Lock()
 	e := f.execs[key]
 	if e == nil {
@@ -333,7 +341,7 @@ func (f *fanout) execute(ctx context.Context, sub store.Subscription) ([]byte, e
 	}
 	f.mu.Unlock()
 	e.once.Do(func() {
-		e.result, e.err = f.s.executeSubscription(ctx, sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context}, f.pub.value)
+		e.result, e.err = f.s.executeSubscription(ctx, sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
 	})
 	return e.result, e.err
 }
@@ -349,7 +357,14 @@ func (s *Server) executeSubscription(ctx context.Context, sub store.Subscription
 		return nil, err
 	}
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true})
-	return op.Execute(ctx, vars, root)
+	if ctx, err = s.buildContext(ctx, ContextRequest{Conn: c, Event: root}); err != nil {
+		return nil, fmt.Errorf("Config.Context: %w", err)
+	}
+	result, err := op.Execute(ctx, vars, root)
+	if err != nil {
+		return nil, err
+	}
+	return s.clientResult(ctx, result), nil
 }
 
 // deliverInitial delivers an OnAfterSubscribe payload to sub alone.

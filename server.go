@@ -38,6 +38,32 @@ type Config struct {
 	// Hooks are the lifecycle callbacks.
 	Hooks Hooks
 
+	// Context, when set, builds the context that an operation's resolvers
+	// run with (and its subscribe phase: TopicsFunc, FilterFunc, the field's
+	// hooks; and its predicate), from the context the server built and a
+	// [ContextRequest]: the connection (its stored context, the data
+	// OnConnect kept, the authorizer), the event being delivered, the HTTP
+	// request. Return a context derived from ctx, so that ConnFromContext
+	// and ServerFromContext keep working. It runs once per operation over
+	// the socket or HTTP (after HTTPOptions.OnRequest), and during fan-out
+	// once per execution (shared executions share it: see
+	// ExecutePerConnection) and once per predicate. An error fails the
+	// operation: the client gets an error for it over the socket, 500 over
+	// HTTP; during fan-out the subscription counts as failed. It must be
+	// safe for concurrent use. Default: none.
+	Context func(ctx context.Context, req ContextRequest) (context.Context, error)
+
+	// FormatError, when set, rewrites every GraphQL error before a client
+	// receives it, as Apollo Server's formatError does: the errors in
+	// results (resolver errors in next or data messages and in HTTP
+	// responses, fan-out included) and those that end an operation (invalid
+	// documents, refused operations, the server's own). It receives a copy
+	// of the error and returns the error to send; nil sends
+	// {"message":"Internal server error"}. Use it to keep internal messages
+	// from clients in production. It must be safe for concurrent use.
+	// Default: errors are sent as they are.
+	FormatError func(ctx context.Context, err *Error) *Error
+
 	// Events, when set, makes Publish and Complete asynchronous: they write
 	// the event to this store and return PublishResult{Stored: true}, and the
 	// store's stream delivers it through a stream handler such as
@@ -169,6 +195,9 @@ type Server struct {
 
 	deliveries    store.DeliveryLog // nil: no deduplication of redeliveries
 	window, lease time.Duration
+
+	contextFunc func(ctx context.Context, req ContextRequest) (context.Context, error)
+	formatError func(ctx context.Context, err *Error) *Error
 }
 
 // New validates cfg and returns a Server.
@@ -188,6 +217,9 @@ func New(cfg Config) (*Server, error) {
 		ttl:      cfg.ConnectionTTL,
 		perConn:  cfg.ExecutePerConnection,
 		now:      cfg.Now,
+
+		contextFunc: cfg.Context,
+		formatError: cfg.FormatError,
 		protocols: map[string]protocol.Server{
 			transportws.Subprotocol: transportws.Server{},
 			legacyws.Subprotocol:    legacyws.Server{},
