@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/gqlambda/gqlambda/protocol/legacyws"
+	"github.com/gqlambda/gqlambda/protocol/plainws"
 	"github.com/gqlambda/gqlambda/protocol/transportws"
 	"github.com/gqlambda/gqlambda/store"
 )
@@ -29,7 +30,7 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 	log := s.log.With(slog.String("connection_id", cr.ConnectionID))
 
 	offered := offeredSubprotocols(cr.Header)
-	cr.Subprotocol = chooseSubprotocol(offered)
+	cr.Subprotocol = s.chooseSubprotocol(offered)
 	if cr.Subprotocol == "" {
 		log.InfoContext(ctx, "refusing connection: no supported subprotocol offered", slog.Any("offered", offered))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest, Body: "unsupported WebSocket subprotocol"}
@@ -95,9 +96,13 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 }
 
 // chooseSubprotocol picks the server's preferred protocol among those
-// offered; with none offered it picks the default.
-func chooseSubprotocol(offered []string) string {
+// offered; with none offered it picks the default, or the plain dialect when
+// Config.PlainProtocol is set.
+func (s *Server) chooseSubprotocol(offered []string) string {
 	if len(offered) == 0 {
+		if s.plain {
+			return plainws.Name
+		}
 		return defaultSubprotocol
 	}
 	// The supported subprotocols, preferred first.

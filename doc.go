@@ -1,8 +1,9 @@
 // Package gqlambda serves GraphQL subscriptions, queries and mutations over
 // API Gateway WebSocket APIs with AWS Lambda, speaking the
 // graphql-transport-ws protocol of the graphql-ws client (and of Apollo
-// Client, urql and Relay on top of it) and the legacy subscriptions-transport-ws
-// protocol, and GraphQL over HTTP. Schemas come from graphql-go
+// Client, urql and Relay on top of it), the legacy subscriptions-transport-ws
+// protocol and, when enabled, a plain dialect without subprotocol
+// (protocol/plainws), and GraphQL over HTTP. Schemas come from graphql-go
 // (engine/graphqlgo) or gqlgen (engine/gqlgen).
 //
 // There is no long-lived server: every WebSocket frame is one Lambda

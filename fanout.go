@@ -293,7 +293,11 @@ func (f *fanout) completeOne(ctx context.Context, sub store.Subscription) {
 		return
 	}
 	if proto := s.protocols[sub.Protocol]; proto != nil {
-		f.post(ctx, sub, proto.AppendComplete(nil, sub.ID))
+		if frame := proto.AppendComplete(nil, sub.ID); len(frame) > 0 {
+			f.post(ctx, sub, frame)
+		} else {
+			f.delivered.Add(1) // the protocol has no complete message: ended silently
+		}
 	} else {
 		f.fail(ctx, sub, fmt.Errorf("unknown subprotocol %q", sub.Protocol))
 	}

@@ -85,7 +85,9 @@ type Hooks struct {
 type ConnectRequest struct {
 	// ConnectionID is API Gateway's id of the new connection.
 	ConnectionID string
-	// Subprotocol is the negotiated subprotocol.
+	// Subprotocol is the negotiated subprotocol: "graphql-transport-ws",
+	// "graphql-ws", or plainws.Name for a connection that offered none when
+	// Config.PlainProtocol is set.
 	Subprotocol string
 	// Header holds the upgrade request's headers (canonical keys).
 	Header http.Header

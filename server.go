@@ -9,6 +9,7 @@ import (
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/protocol"
 	"github.com/gqlambda/gqlambda/protocol/legacyws"
+	"github.com/gqlambda/gqlambda/protocol/plainws"
 	"github.com/gqlambda/gqlambda/protocol/transportws"
 	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/memory"
@@ -37,6 +38,16 @@ type Config struct {
 
 	// Hooks are the lifecycle callbacks.
 	Hooks Hooks
+
+	// PlainProtocol makes connections that offer no subprotocol speak the
+	// plain dialect of protocol/plainws: a GraphQL request
+	// ({"query", "variables"}) in, each result ({"data": ...}) out, no
+	// connection_init and no operation ids, as the AWS sample "Using Apollo
+	// Server on AWS Lambda with Amazon EventBridge" does, so that its clients
+	// run unchanged. graphql-ws and subscriptions-transport-ws clients always
+	// offer their subprotocol and are not affected. Default false: a
+	// connection that offers none speaks graphql-transport-ws.
+	PlainProtocol bool
 
 	// Context, when set, builds the context that an operation's resolvers
 	// run with (and its subscribe phase: TopicsFunc, FilterFunc, the field's
@@ -192,6 +203,7 @@ type Server struct {
 	perConn   bool
 	now       func() time.Time
 	protocols map[string]protocol.Server
+	plain     bool // Config.PlainProtocol
 
 	deliveries    store.DeliveryLog // nil: no deduplication of redeliveries
 	window, lease time.Duration
@@ -223,7 +235,9 @@ func New(cfg Config) (*Server, error) {
 		protocols: map[string]protocol.Server{
 			transportws.Subprotocol: transportws.Server{},
 			legacyws.Subprotocol:    legacyws.Server{},
+			plainws.Name:            plainws.Server{},
 		},
+		plain: cfg.PlainProtocol,
 	}
 	if s.store == nil {
 		if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {

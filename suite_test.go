@@ -414,7 +414,48 @@ func suiteBehaviours() []suiteBehaviour {
 		{"PredicateDecidesEachEvent", suitePredicate, suiteKeepConnectData},
 		{"ContextBuilder", suiteContextBuilder, suiteContextFunc},
 		{"FormatErrorMasksErrors", suiteFormatError, suiteMaskSecrets},
+		{"PlainDialect", suitePlainDialect, func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.PlainProtocol = true }},
 	}
+}
+
+// suitePlainDialect: with Config.PlainProtocol, clients that offer no
+// subprotocol speak protocol/plainws (seed 002's dialect) on every engine and
+// store: a subscription and a mutation as bare requests, the mutation's
+// result and the published event as bare results, a repeated subscription
+// kept once, and everything gone after $disconnect.
+func suitePlainDialect(f *suiteFixture) {
+	if !f.proto.closes {
+		f.t.Skip("the plain dialect has no subprotocol: the graphql-transport-ws row runs it")
+	}
+	plain := func(id, eventType, route, body string) {
+		f.t.Helper()
+		ev := f.event(id, eventType, route, body)
+		ev.Headers = nil // no Sec-WebSocket-Protocol
+		if resp := f.handle(ev); resp.StatusCode != 200 || resp.Headers["Sec-WebSocket-Protocol"] != "" {
+			f.t.Fatalf("%s %s: %+v", route, id, resp)
+		}
+	}
+	sub, sender := f.id("sub"), f.id("sender")
+	for _, id := range []string{sub, sender} {
+		plain(id, "CONNECT", "$connect", "")
+	}
+	subscribe := plainFrame(`subscription { messages(room: "a") { text } }`)
+	plain(sub, "MESSAGE", "$default", subscribe)
+	plain(sub, "MESSAGE", "$default", subscribe)
+	if got := f.subscriptions(f.env.MessagesTopic()); len(got) != 1 {
+		f.t.Fatalf("subscriptions %q, want the repeated one once", got)
+	}
+	plain(sender, "MESSAGE", "$default", plainFrame(`mutation { send(room: "a", text: "Guten Morgen") { text } }`))
+	if got := f.take(sender); len(got) != 1 || !jsonEqual(got[0], `{"data":{"send":{"text":"Guten Morgen"}}}`) {
+		f.t.Errorf("mutation's answer %q", got)
+	}
+	if got := f.take(sub); len(got) != 1 || !jsonEqual(got[0], `{"data":{"messages":{"text":"Guten Morgen"}}}`) {
+		f.t.Errorf("subscriber's frames %q", got)
+	}
+	plain(sub, "DISCONNECT", "$disconnect", "")
+	f.expectSubscriptions(f.env.MessagesTopic())
+	f.expectNoConnection(sub)
+	f.expectNoErrors()
 }
 
 // suiteKeepConnectData makes OnConnect keep the connection's id and whether
