@@ -12,6 +12,7 @@ import (
 	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/engine/graphqlgo"
 	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
+	"github.com/gqlambda/gqlambda/store/dynamodb/cdc"
 	"github.com/gqlambda/gqlambda/store/memory"
 )
 
@@ -138,4 +139,26 @@ func ExampleServer_KinesisHandler() {
 	// Output:
 	// batch item failures: 0
 	// {"type":"next","id":"1","payload":{"data":{"chat":"hello from Kinesis"}}}
+}
+
+// ExampleServer_DynamoDBStreamHandler delivers the changes of an
+// application's own table (change data capture): each new item of a
+// messages table reaches the chat its chatId attribute names, with the item
+// as payload. On Lambda, subscribed to the table's stream:
+// lambda.Start(srv.DynamoDBStreamHandler(cdc.Decoder(cdc.Mapping{TopicAttribute: "chatId"}.Map))).
+func ExampleServer_DynamoDBStreamHandler() {
+	srv, gateway := chatServer()
+	handler := srv.DynamoDBStreamHandler(cdc.Decoder(cdc.Mapping{TopicAttribute: "chatId"}.Map))
+	var batch events.DynamoDBEvent
+	_ = json.Unmarshal([]byte(`{"Records":[{"eventID":"7d3a","eventName":"INSERT","eventSource":"aws:dynamodb",
+		"eventSourceARN":"arn:aws:dynamodb:eu-west-1:123456789012:table/messages/stream/2026-12-01T00:00:00.000",
+		"dynamodb":{"Keys":{"chatId":{"S":"lobby"},"sk":{"S":"0001"}},
+			"NewImage":{"chatId":{"S":"lobby"},"sk":{"S":"0001"},"message":{"S":"hello from the table"}},
+			"SequenceNumber":"100","StreamViewType":"NEW_IMAGE"}}]}`), &batch)
+	resp, _ := handler(context.Background(), batch)
+	fmt.Println("batch item failures:", len(resp.BatchItemFailures))
+	printFrames(gateway)
+	// Output:
+	// batch item failures: 0
+	// {"type":"next","id":"1","payload":{"data":{"chat":"hello from the table"}}}
 }
