@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/gqlambda/gqlambda/protocol/legacyws"
+	"github.com/gqlambda/gqlambda/protocol/plainws"
 	"github.com/gqlambda/gqlambda/protocol/transportws"
 	"github.com/gqlambda/gqlambda/store"
 )
@@ -29,7 +30,7 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 	log := s.log.With(slog.String("connection_id", cr.ConnectionID))
 
 	offered := offeredSubprotocols(cr.Header)
-	cr.Subprotocol = chooseSubprotocol(offered)
+	cr.Subprotocol = s.chooseSubprotocol(offered)
 	if cr.Subprotocol == "" {
 		log.InfoContext(ctx, "refusing connection: no supported subprotocol offered", slog.Any("offered", offered))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest, Body: "unsupported WebSocket subprotocol"}
@@ -47,15 +48,26 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 		connectedAt = time.UnixMilli(rc.ConnectedAt)
 	}
 
+	var data json.RawMessage
 	if s.hooks.OnConnect != nil {
 		c := Conn{ID: cr.ConnectionID, Subprotocol: cr.Subprotocol, Authorizer: authorizer, ConnectedAt: connectedAt}
-		if err := s.hooks.OnConnect(withScope(ctx, scope{server: s, conn: c, hasConn: true}), cr); err != nil {
+		res, err := s.hooks.OnConnect(withScope(ctx, scope{server: s, conn: c, hasConn: true}), cr)
+		if err != nil {
 			status := http.StatusForbidden
 			if se, ok := errors.AsType[*StatusError](err); ok && se.Status >= 400 && se.Status <= 599 {
 				status = se.Status
 			}
 			log.InfoContext(ctx, "connection refused by OnConnect", slog.Int("status", status), slog.String("error", err.Error()))
 			return events.APIGatewayProxyResponse{StatusCode: status, Body: http.StatusText(status)}
+		}
+		data, err = encodeValue(res.Data)
+		if err == nil && len(data) > s.limits.MaxContextBytes {
+			err = fmt.Errorf("data is %d bytes, over Limits.MaxContextBytes (%d)", len(data), s.limits.MaxContextBytes)
+		}
+		if err != nil {
+			s.reportError(ctx, fmt.Errorf("gqlambda: $connect %s: OnConnect returned unusable data: %w", cr.ConnectionID, err),
+				slog.String("connection_id", cr.ConnectionID))
+			return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError, Body: "Internal Server Error"}
 		}
 	}
 
@@ -64,6 +76,7 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 		Endpoint:    endpoint,
 		Protocol:    cr.Subprotocol,
 		Authorizer:  authorizer,
+		Data:        data,
 		ConnectedAt: connectedAt,
 		ExpiresAt:   now.Add(s.ttl),
 	}
@@ -83,9 +96,13 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 }
 
 // chooseSubprotocol picks the server's preferred protocol among those
-// offered; with none offered it picks the default.
-func chooseSubprotocol(offered []string) string {
+// offered; with none offered it picks the default, or the plain dialect when
+// Config.PlainProtocol is set.
+func (s *Server) chooseSubprotocol(offered []string) string {
 	if len(offered) == 0 {
+		if s.plain {
+			return plainws.Name
+		}
 		return defaultSubprotocol
 	}
 	// The supported subprotocols, preferred first.
@@ -132,11 +149,11 @@ func (s *Server) completed(ctx context.Context, sub store.Subscription, reason C
 	if !sub.CompleteHook && s.hooks.OnComplete == nil {
 		return
 	}
-	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}
+	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: sub.ID})
 	attrs := []slog.Attr{slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID)}
 	if sub.CompleteHook {
-		if err := s.fieldOnComplete(ctx, sub); err != nil {
+		if err := s.fieldOnComplete(ctx, c, sub); err != nil {
 			s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: field OnComplete (%s): %w", sub.ConnectionID, sub.ID, reason, err), attrs...)
 		}
 	}
@@ -148,7 +165,11 @@ func (s *Server) completed(ctx context.Context, sub store.Subscription, reason C
 }
 
 // fieldOnComplete runs the OnComplete hook the subscription's field declares.
-func (s *Server) fieldOnComplete(ctx context.Context, sub store.Subscription) error {
+func (s *Server) fieldOnComplete(ctx context.Context, c Conn, sub store.Subscription) error {
+	ctx, err := s.buildContext(ctx, ContextRequest{Conn: c})
+	if err != nil {
+		return fmt.Errorf("Config.Context: %w", err)
+	}
 	op, err := s.engine.Prepare(ctx, sub.Query, sub.OperationName)
 	if err != nil {
 		return err
@@ -174,6 +195,7 @@ func connOf(c store.Connection) Conn {
 		Subprotocol: c.Protocol,
 		Context:     c.Context,
 		Authorizer:  c.Authorizer,
+		Data:        c.Data,
 		ConnectedAt: c.ConnectedAt,
 	}
 }

@@ -2,6 +2,37 @@ package gqlambda
 
 import "context"
 
+// ContextRequest is what [Config.Context] builds the context of an
+// operation from.
+type ContextRequest struct {
+	// Conn is the WebSocket connection the operation runs for: its id, its
+	// stored context (Conn.Context), the data OnConnect kept (Conn.Data) and,
+	// outside fan-out, the authorizer. Zero over HTTP. During fan-out Conn.ID
+	// is empty when one execution serves several subscriptions (see
+	// [Config.ExecutePerConnection]).
+	Conn Conn
+	// Event is the payload of the event being delivered, as filters and
+	// resolvers see it (JSON-decoded); nil outside fan-out.
+	Event any
+	// HTTP is the GraphQL over HTTP request; nil over WebSocket.
+	HTTP *HTTPRequest
+}
+
+// buildContext applies Config.Context to ctx.
+func (s *Server) buildContext(ctx context.Context, req ContextRequest) (context.Context, error) {
+	if s.contextFunc == nil {
+		return ctx, nil
+	}
+	out, err := s.contextFunc(ctx, req)
+	if err != nil {
+		return ctx, err
+	}
+	if out == nil {
+		return ctx, nil
+	}
+	return out, nil
+}
+
 // scope is what the server puts in the context of hooks, resolvers and
 // filters.
 type scope struct {

@@ -1,8 +1,9 @@
 // Package gqlambda serves GraphQL subscriptions, queries and mutations over
 // API Gateway WebSocket APIs with AWS Lambda, speaking the
 // graphql-transport-ws protocol of the graphql-ws client (and of Apollo
-// Client, urql and Relay on top of it) and the legacy subscriptions-transport-ws
-// protocol, and GraphQL over HTTP. Schemas come from graphql-go
+// Client, urql and Relay on top of it), the legacy subscriptions-transport-ws
+// protocol and, when enabled, a plain dialect without subprotocol
+// (protocol/plainws), and GraphQL over HTTP. Schemas come from graphql-go
 // (engine/graphqlgo) or gqlgen (engine/gqlgen).
 //
 // There is no long-lived server: every WebSocket frame is one Lambda
@@ -24,8 +25,10 @@
 // passed in by the program that builds the [Server]. Its files follow the
 // flows: lambda.go decodes API Gateway's events, connection.go is the
 // connection life cycle, message.go and operation.go the message loop,
-// fanout.go the fan-out, stream.go the stream handlers, http.go GraphQL over
-// HTTP, json.go the JSON helpers they share.
+// fanout.go the fan-out, dedup.go the delivery log of redeliveries,
+// stream.go the stream handlers and what every source shares, sources.go the
+// SQS, SNS, EventBridge and Kinesis handlers, http.go GraphQL over HTTP,
+// json.go the JSON helpers they share.
 //
 // # The flows
 //
@@ -47,6 +50,16 @@
 //     store instead (store/dynamodb's events table), and
 //     [Server.DynamoDBStreamHandler] fans it out from the table's stream
 //     (with store/dynamodb's DecodeEventRecord).
+//   - Events from other sources reach subscribers through the source
+//     handlers: [Server.SQSHandler], [Server.SNSHandler],
+//     [Server.EventBridgeHandler], [Server.KinesisHandler], and
+//     [Server.DynamoDBStreamHandler] for any table's stream. Each maps a
+//     record to events (a mapping of the user's, or the source's default),
+//     delivers them with [Server.Deliver], reports what failed so that the
+//     source retries it alone, and drops (and reports) what can never be
+//     delivered. Every source delivers at least once; the store's delivery
+//     log makes a redelivered event reach each subscription once (see
+//     [Redelivery]).
 //   - [Server.HTTPHandler], [Server.APIGatewayHandler] and
 //     [Server.HTTPAPIHandler] serve queries and mutations over HTTP.
 //

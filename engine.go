@@ -92,6 +92,22 @@ type SubscribeOptions struct {
 	// filter rejects the subscription with a GraphQL error.
 	FilterFunc func(ctx context.Context, args map[string]any) (filter.Filter, error)
 
+	// Predicate, when set, decides event by event whether the subscription
+	// receives the event, as graphql-subscriptions' withFilter does: it gets
+	// the event's payload (as filters and resolvers see it), the field's
+	// arguments, and through its context the connection ([ConnFromContext]:
+	// its stored context and the data OnConnect kept). It runs during
+	// fan-out of a Publish (not of a Complete), for each subscription the
+	// stored Filter kept, after it. The stored filter is the fast path: it is
+	// evaluated on the stored record, with no code of the schema's; a
+	// predicate costs, per subscription and event, the field's subscribe
+	// phase run again (to get the predicate and the arguments; the document
+	// is cached) and the predicate itself, so narrow the events with Filter
+	// first. A false result or an error (reported to Hooks.OnError) skips
+	// the event for that subscription, which counts as filtered out. It must
+	// be free of side effects and safe for concurrent use.
+	Predicate func(ctx context.Context, payload any, args map[string]any) (bool, error)
+
 	// OnSubscribe runs before the subscription is stored. An error rejects
 	// it: the client receives the error as GraphQL errors (see [Error]).
 	OnSubscribe func(ctx context.Context, args map[string]any) error

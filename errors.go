@@ -1,8 +1,13 @@
 package gqlambda
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -90,4 +95,70 @@ var (
 	// it. On AWS, pass gateway/apigw's NewDefault; locally, a
 	// localgateway.Gateway.
 	ErrNoSender = errors.New("gqlambda: Config.Sender is required to reach WebSocket clients; pass apigw.NewDefault's client on AWS, or a localgateway.Gateway locally")
+	// ErrDeliveryInProgress: another invocation is delivering the same event
+	// (by id) to a subscription right now (see [Redelivery]). Deliver counts
+	// the subscription as failed, so that the source's record is retried
+	// later, when the other delivery has finished or its lease has ended.
+	ErrDeliveryInProgress = errors.New("gqlambda: the event is being delivered to the subscription by another invocation")
+	// ErrRetry is what the SNS and EventBridge handlers return when a
+	// delivery failed: the error that makes Lambda retry an asynchronous
+	// invocation. The failures themselves went to Hooks.OnError.
+	ErrRetry = errors.New("gqlambda: not delivered to every subscription; retry")
 )
+
+// internalError is what a client gets for an error FormatError dropped.
+const internalError = "Internal server error"
+
+// clientErrors encodes errs as a client receives them: each rewritten by
+// Config.FormatError, when set.
+func (s *Server) clientErrors(ctx context.Context, errs Errors) []json.RawMessage {
+	if s.formatError == nil {
+		return encodeErrors(errs)
+	}
+	out := make(Errors, len(errs))
+	for i, e := range errs {
+		out[i] = s.formatOne(ctx, e)
+	}
+	return encodeErrors(out)
+}
+
+// formatOne runs Config.FormatError on a copy of e.
+func (s *Server) formatOne(ctx context.Context, e *Error) *Error {
+	c := &Error{Message: e.Message, Locations: slices.Clone(e.Locations), Path: slices.Clone(e.Path), Extensions: maps.Clone(e.Extensions)}
+	if f := s.formatError(ctx, c); f != nil {
+		return f
+	}
+	return &Error{Message: internalError}
+}
+
+// clientResult returns an encoded GraphQL response as a client receives it:
+// its errors rewritten by Config.FormatError, when set. The response keeps
+// its members in the order the engines write them: errors, data,
+// extensions.
+func (s *Server) clientResult(ctx context.Context, result []byte) []byte {
+	if s.formatError == nil || !bytes.Contains(result, []byte(`"errors"`)) {
+		return result
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(result, &top); err != nil {
+		return result
+	}
+	var errs Errors
+	if raw, ok := top["errors"]; !ok || json.Unmarshal(raw, &errs) != nil {
+		return result
+	}
+	encoded, err := json.Marshal(s.clientErrors(ctx, errs))
+	if err != nil {
+		return result
+	}
+	out := make([]byte, 0, len(result))
+	out = append(out, `{"errors":`...)
+	out = append(out, encoded...)
+	for _, member := range []string{"data", "extensions"} {
+		if raw, ok := top[member]; ok {
+			out = append(out, `,"`+member+`":`...)
+			out = append(out, raw...)
+		}
+	}
+	return append(out, '}')
+}

@@ -21,7 +21,7 @@ import (
 // post the frames.
 
 // PublishResult sums up what a [Server.Publish] or [Server.Complete] did.
-// Matched = Delivered + Gone + Failed.
+// Matched = Delivered + Gone + Failed + Duplicates.
 type PublishResult struct {
 	// Matched counts the topic's subscriptions whose filter matched.
 	Matched int
@@ -36,6 +36,10 @@ type PublishResult struct {
 	// that failed, and posts that failed after every retry. Each failure was
 	// passed to Hooks.OnError.
 	Failed int
+	// Duplicates counts subscriptions that [Server.Deliver] skipped because
+	// the event, by its id, had reached them before (see
+	// [Config.Redelivery]).
+	Duplicates int
 	// Stored reports that the event was written to Config.Events instead of
 	// being delivered: every counter is then zero, and the event store's
 	// stream delivers it later (see [Server.DynamoDBStreamHandler]).
@@ -79,15 +83,25 @@ func (s *Server) Complete(ctx context.Context, topic string, payload any) (Publi
 
 // Deliver fans ev out now, as [Server.Publish] (or [Server.Complete] when
 // ev.Complete is set) does without Config.Events, whatever Config.Events
-// says. It is what stream handlers call for each stored event; it returns
-// like Publish. An event that can never be delivered (no topic, a payload
-// that is not JSON) is an error wrapping [store.ErrInvalidEvent], before
-// anything is delivered.
+// says. It is what stream and source handlers call for each event; it
+// returns like Publish. An event that can never be delivered (no topic, a
+// payload that is not JSON) is an error wrapping [store.ErrInvalidEvent],
+// before anything is delivered.
+//
+// Deliver is idempotent per subscription for an event with an ID, when the
+// store implements [store.DeliveryLog] (see [Config.Redelivery]): an event
+// delivered again within the window reaches only the subscriptions it did
+// not reach before (the others count as Duplicates), so a source that
+// retries a record after a partial failure does not repeat what succeeded.
+// A subscription another invocation is delivering the same event to at the
+// same moment counts as Failed, with an error wrapping
+// [ErrDeliveryInProgress]: retry the record later.
 func (s *Server) Deliver(ctx context.Context, ev store.Event) (PublishResult, error) {
 	p, err := decodePublication(ev.Topic, ev.Payload)
 	if err != nil {
 		return PublishResult{}, fmt.Errorf("gqlambda: %w %s: %w", store.ErrInvalidEvent, ev.ID, err)
 	}
+	p.id = ev.ID
 	return s.fanOut(ctx, p, ev.Complete)
 }
 
@@ -125,6 +139,9 @@ type publication struct {
 	value any
 	// all is set for a Complete without payload: every subscription matches.
 	all bool
+	// id is the event's id when Deliver delivers it: the key of the
+	// delivery log (dedup.go). Empty for Publish and Complete.
+	id string
 }
 
 // decodePublication builds the publication of topic with the JSON payload
@@ -155,13 +172,15 @@ type fanout struct {
 
 	gone sync.Map // connection ids whose state this fan-out deleted
 
-	delivered, goneN, failed atomic.Int64
+	dedup *dedup // the delivery log's claims, nil without (dedup.go)
+
+	delivered, goneN, failed, duplicates, rejected atomic.Int64
 }
 
 // execKey identifies executions whose results are equal: same document,
-// operation, variables and connection context.
+// operation, variables, connection context and connection data.
 type execKey struct {
-	query, operationName, variables, context string
+	query, operationName, variables, context, data string
 }
 
 type execution struct {
@@ -174,7 +193,7 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	if s.sender == nil {
 		return PublishResult{}, ErrNoSender
 	}
-	f := &fanout{s: s, pub: p, complete: complete, execs: make(map[execKey]*execution)}
+	f := &fanout{s: s, pub: p, complete: complete, execs: make(map[execKey]*execution), dedup: s.newDedup(p, complete)}
 	var g errgroup.Group
 	g.SetLimit(s.limits.FanOutConcurrency)
 	var res PublishResult
@@ -202,18 +221,35 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	res.Delivered = int(f.delivered.Load())
 	res.Gone = int(f.goneN.Load())
 	res.Failed = int(f.failed.Load())
+	res.Duplicates = int(f.duplicates.Load())
+	// Subscriptions whose predicate refused the event were counted as
+	// matched by their stored filter.
+	rejected := int(f.rejected.Load())
+	res.Matched -= rejected
+	res.Filtered += rejected
 	if stopErr == nil {
 		stopErr = ctx.Err()
 	}
 	s.log.DebugContext(ctx, "fan-out done", slog.String("topic", p.topic), slog.Bool("complete", complete),
 		slog.Int("matched", res.Matched), slog.Int("filtered", res.Filtered), slog.Int("delivered", res.Delivered),
-		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed))
+		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed), slog.Int("duplicates", res.Duplicates))
 	return res, stopErr
 }
 
 // deliver executes sub for the event and posts the result.
 func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
 	s := f.s
+	if !f.admits(ctx, sub) {
+		return
+	}
+	claimed, proceed := f.dedup.claim(ctx, f, sub)
+	if !proceed {
+		return
+	}
+	delivered := false
+	if claimed {
+		defer func() { f.dedup.finish(ctx, f, sub, delivered) }()
+	}
 	proto := s.protocols[sub.Protocol]
 	if proto == nil {
 		f.fail(ctx, sub, fmt.Errorf("unknown subprotocol %q", sub.Protocol))
@@ -229,11 +265,12 @@ func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
 	if tooLarge {
 		// The protocol has no way to skip one event: the operation ends with
 		// an error telling why.
-		frame = proto.AppendError(frame[:0], sub.ID, s.tooLargeError(len(frame)))
+		frame = proto.AppendError(frame[:0], sub.ID, s.tooLargeError(ctx, len(frame)))
 	}
 	if !f.post(ctx, sub, frame) {
 		return
 	}
+	delivered = true
 	if tooLarge {
 		s.log.InfoContext(ctx, "result over the message limit: subscription ended", slog.String("topic", f.pub.topic),
 			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
@@ -256,7 +293,11 @@ func (f *fanout) completeOne(ctx context.Context, sub store.Subscription) {
 		return
 	}
 	if proto := s.protocols[sub.Protocol]; proto != nil {
-		f.post(ctx, sub, proto.AppendComplete(nil, sub.ID))
+		if frame := proto.AppendComplete(nil, sub.ID); len(frame) > 0 {
+			f.post(ctx, sub, frame)
+		} else {
+			f.delivered.Add(1) // the protocol has no complete message: ended silently
+		}
 	} else {
 		f.fail(ctx, sub, fmt.Errorf("unknown subprotocol %q", sub.Protocol))
 	}
@@ -293,9 +334,9 @@ func (f *fanout) fail(ctx context.Context, sub store.Subscription, err error) {
 // executions of one fan-out share one run unless ExecutePerConnection is set.
 func (f *fanout) execute(ctx context.Context, sub store.Subscription) ([]byte, error) {
 	if f.s.perConn {
-		return f.s.executeSubscription(ctx, sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context}, f.pub.value)
+		return f.s.executeSubscription(ctx, sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
 	}
-	key := execKey{sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context)}
+	key := execKey{sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context), string(sub.Data)}
 	f.mu.Lock()
 	e := f.execs[key]
 	if e == nil {
@@ -304,7 +345,7 @@ func (f *fanout) execute(ctx context.Context, sub store.Subscription) ([]byte, e
 	}
 	f.mu.Unlock()
 	e.once.Do(func() {
-		e.result, e.err = f.s.executeSubscription(ctx, sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context}, f.pub.value)
+		e.result, e.err = f.s.executeSubscription(ctx, sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
 	})
 	return e.result, e.err
 }
@@ -320,7 +361,14 @@ func (s *Server) executeSubscription(ctx context.Context, sub store.Subscription
 		return nil, err
 	}
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true})
-	return op.Execute(ctx, vars, root)
+	if ctx, err = s.buildContext(ctx, ContextRequest{Conn: c, Event: root}); err != nil {
+		return nil, fmt.Errorf("Config.Context: %w", err)
+	}
+	result, err := op.Execute(ctx, vars, root)
+	if err != nil {
+		return nil, err
+	}
+	return s.clientResult(ctx, result), nil
 }
 
 // deliverInitial delivers an OnAfterSubscribe payload to sub alone.

@@ -21,11 +21,15 @@ import (
 // Hooks decide through their return values. Errors returned by hooks that
 // cannot refuse anything (OnComplete, OnDisconnect) are passed to OnError.
 type Hooks struct {
-	// OnConnect runs on $connect, before the connection is stored. Returning
-	// an error refuses the WebSocket upgrade: with the status of a
+	// OnConnect runs on $connect, before the connection is stored. It
+	// returns what the server keeps of the connection from then on:
+	// ConnectResult.Data (the user an authorizer identified, say), stored
+	// with the connection and each of its subscriptions and handed to
+	// hooks, resolvers, filters and predicates as [Conn.Data]. Returning an
+	// error refuses the WebSocket upgrade: with the status of a
 	// [*StatusError] in the chain, else 403. It does not run for refused
 	// subprotocols.
-	OnConnect func(ctx context.Context, req ConnectRequest) error
+	OnConnect func(ctx context.Context, req ConnectRequest) (ConnectResult, error)
 
 	// OnConnectionInit runs when the client's connection_init arrives (once
 	// per connection; a second connection_init closes the connection without
@@ -81,7 +85,9 @@ type Hooks struct {
 type ConnectRequest struct {
 	// ConnectionID is API Gateway's id of the new connection.
 	ConnectionID string
-	// Subprotocol is the negotiated subprotocol.
+	// Subprotocol is the negotiated subprotocol: "graphql-transport-ws",
+	// "graphql-ws", or plainws.Name for a connection that offered none when
+	// Config.PlainProtocol is set.
 	Subprotocol string
 	// Header holds the upgrade request's headers (canonical keys).
 	Header http.Header
@@ -94,6 +100,18 @@ type ConnectRequest struct {
 	SourceIP string
 	// Event is the raw API Gateway event.
 	Event *events.APIGatewayWebsocketProxyRequest
+}
+
+// ConnectResult is what [Hooks.OnConnect] returns for an accepted
+// connection.
+type ConnectResult struct {
+	// Data is kept with the connection for its whole life: stored with it,
+	// copied onto each of its subscriptions, and handed to hooks, resolvers,
+	// filters and predicates as [Conn.Data], during fan-out too. Any value
+	// encoding/json can encode, or a json.RawMessage; nil keeps nothing.
+	// Keep it small (at most Limits.MaxContextBytes encoded; more refuses
+	// the connection with 500) and free of secrets.
+	Data any
 }
 
 // InitResult is what [Hooks.OnConnectionInit] returns for an accepted
@@ -199,6 +217,9 @@ type Conn struct {
 	// Authorizer is the API Gateway authorizer's context of $connect as
 	// JSON; empty without an authorizer, and during fan-out.
 	Authorizer json.RawMessage
+	// Data is what [Hooks.OnConnect] kept ([ConnectResult.Data]), as JSON;
+	// empty when it kept nothing.
+	Data json.RawMessage
 	// ConnectedAt is when the client connected; zero during fan-out.
 	ConnectedAt time.Time
 }
@@ -209,4 +230,12 @@ func (c Conn) DecodeContext(v any) error {
 		return nil
 	}
 	return json.Unmarshal(c.Context, v)
+}
+
+// DecodeData decodes the connection's data (what OnConnect kept) into v.
+func (c Conn) DecodeData(v any) error {
+	if len(c.Data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(c.Data, v)
 }

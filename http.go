@@ -259,11 +259,17 @@ func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest,
 		}
 		ctx = hctx
 	}
+	ctx, err = s.buildContext(ctx, ContextRequest{HTTP: req})
+	if err != nil {
+		s.reportError(ctx, fmt.Errorf("gqlambda: http: Config.Context: %w", err))
+		return errorResponse(http.StatusInternalServerError, mediaType, internalError, nil)
+	}
 
 	results := make([][]byte, len(batch))
 	status := http.StatusOK
 	for i, p := range batch {
 		res, st := s.executeHTTP(ctx, req.Method, mediaType, p)
+		res = s.clientResult(ctx, res)
 		results[i] = res
 		if !isBatch {
 			status = st

@@ -85,5 +85,11 @@ func encodeErrors(errs Errors) []json.RawMessage {
 // errorJSON encodes a single GraphQL error with message msg and an
 // extensions code.
 func errorJSON(msg, code string) []json.RawMessage {
-	return encodeErrors(Errors{{Message: msg, Extensions: map[string]any{"code": code}}})
+	return encodeErrors(errorList(msg, code))
+}
+
+// errorList is a single GraphQL error with message msg and an extensions
+// code.
+func errorList(msg, code string) Errors {
+	return Errors{{Message: msg, Extensions: map[string]any{"code": code}}}
 }

@@ -114,6 +114,9 @@ func (s *Server) run(ctx context.Context, ss *session, actions []protocol.Action
 		var next []protocol.Action
 		switch a := a.(type) {
 		case protocol.Send:
+			if len(a.Frame) == 0 {
+				continue // a message the protocol does not have
+			}
 			if !s.send(ctx, ss, a.Frame) {
 				return
 			}

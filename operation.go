@@ -29,6 +29,11 @@ const (
 func (s *Server) start(ctx context.Context, ss *session, id string, req protocol.Request) []protocol.Action {
 	c := connOf(ss.conn)
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: id})
+	ctx, err := s.buildContext(ctx, ContextRequest{Conn: c})
+	if err != nil {
+		ss.log.InfoContext(ctx, "operation refused by Config.Context", slog.String("subscription_id", id), slog.String("error", err.Error()))
+		return s.reject(ctx, ss, id, err)
+	}
 
 	op, err := s.prepare(ctx, req.Query, req.OperationName)
 	if err != nil {
@@ -61,7 +66,7 @@ func (s *Server) reject(ctx context.Context, ss *session, id string, err error) 
 		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: read subscription: %w", ss.conn.ID, id, gerr),
 			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
 	}
-	return ss.proto.Reject(id, encodeErrors(graphQLErrors(err)))
+	return ss.proto.Reject(id, s.clientErrors(ctx, graphQLErrors(err)))
 }
 
 // execute runs a query or mutation sent over the socket and answers it with
@@ -74,23 +79,23 @@ func (s *Server) execute(ctx context.Context, ss *session, id string, req protoc
 	case !errors.Is(err, store.ErrSubscriptionNotFound):
 		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: read subscription: %w", ss.conn.ID, id, err),
 			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
-		return ss.proto.Reject(id, errorJSON("Internal server error", codeInternal))
+		return ss.proto.Reject(id, s.clientErrors(ctx, errorList(internalError, codeInternal)))
 	}
 	result, err := op.Execute(ctx, req.Variables, nil)
 	if err != nil {
 		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: execute %s: %w", ss.conn.ID, id, op.Type(), err),
 			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
-		return ss.proto.Reject(id, errorJSON("Internal server error", codeInternal))
+		return ss.proto.Reject(id, s.clientErrors(ctx, errorList(internalError, codeInternal)))
 	}
-	next := ss.proto.AppendNext(nil, id, result)
+	next := ss.proto.AppendNext(nil, id, s.clientResult(ctx, result))
 	if len(next) > s.limits.MaxOutgoingBytes {
-		return ss.proto.Reject(id, s.tooLargeError(len(next)))
+		return ss.proto.Reject(id, s.tooLargeError(ctx, len(next)))
 	}
 	return []protocol.Action{protocol.Send{Frame: next}, protocol.Send{Frame: ss.proto.AppendComplete(nil, id)}}
 }
 
-func (s *Server) tooLargeError(n int) []json.RawMessage {
-	return errorJSON(fmt.Sprintf("The result is %d bytes, over the %d-byte message limit", n, s.limits.MaxOutgoingBytes), codeTooLarge)
+func (s *Server) tooLargeError(ctx context.Context, n int) []json.RawMessage {
+	return s.clientErrors(ctx, errorList(fmt.Sprintf("The result is %d bytes, over the %d-byte message limit", n, s.limits.MaxOutgoingBytes), codeTooLarge))
 }
 
 // subscribe runs a subscription's subscribe phase and stores it.
@@ -128,9 +133,11 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 		OperationName: req.OperationName,
 		Variables:     vars,
 		Context:       ss.conn.Context,
+		Data:          ss.conn.Data,
 		Endpoint:      ss.conn.Endpoint,
 		Protocol:      ss.conn.Protocol,
 		CompleteHook:  decl.Options.OnComplete != nil,
+		Predicate:     decl.Options.Predicate != nil,
 		CreatedAt:     s.now(),
 		ExpiresAt:     ss.conn.ExpiresAt,
 	}
@@ -146,7 +153,7 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 	case err != nil:
 		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: store: %w", ss.conn.ID, id, err),
 			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
-		return ss.proto.Reject(id, errorJSON("Internal server error", codeInternal))
+		return ss.proto.Reject(id, s.clientErrors(ctx, errorList(internalError, codeInternal)))
 	}
 	log.DebugContext(ctx, "subscribed", slog.Any("topics", topics))
 
@@ -201,7 +208,7 @@ func declaredFilter(ctx context.Context, decl Declaration) (filter.Filter, error
 
 // subscriptionSize estimates the stored size of a subscription.
 func subscriptionSize(sub store.Subscription) int {
-	n := len(sub.Query) + len(sub.OperationName) + len(sub.Variables) + len(sub.Context) + len(sub.Endpoint) + len(sub.ID) + len(sub.ConnectionID)
+	n := len(sub.Query) + len(sub.OperationName) + len(sub.Variables) + len(sub.Context) + len(sub.Data) + len(sub.Endpoint) + len(sub.ID) + len(sub.ConnectionID)
 	for _, t := range sub.Topics {
 		n += len(t)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/gqlambda/gqlambda/internal/oplimit"
 	"github.com/gqlambda/gqlambda/protocol"
 	"github.com/gqlambda/gqlambda/protocol/legacyws"
+	"github.com/gqlambda/gqlambda/protocol/plainws"
 	"github.com/gqlambda/gqlambda/protocol/transportws"
 	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/memory"
@@ -39,6 +40,42 @@ type Config struct {
 	// Hooks are the lifecycle callbacks.
 	Hooks Hooks
 
+	// PlainProtocol makes connections that offer no subprotocol speak the
+	// plain dialect of protocol/plainws: a GraphQL request
+	// ({"query", "variables"}) in, each result ({"data": ...}) out, no
+	// connection_init and no operation ids, as the AWS sample "Using Apollo
+	// Server on AWS Lambda with Amazon EventBridge" does, so that its clients
+	// run unchanged. graphql-ws and subscriptions-transport-ws clients always
+	// offer their subprotocol and are not affected. Default false: a
+	// connection that offers none speaks graphql-transport-ws.
+	PlainProtocol bool
+
+	// Context, when set, builds the context that an operation's resolvers
+	// run with (and its subscribe phase: TopicsFunc, FilterFunc, the field's
+	// hooks; and its predicate), from the context the server built and a
+	// [ContextRequest]: the connection (its stored context, the data
+	// OnConnect kept, the authorizer), the event being delivered, the HTTP
+	// request. Return a context derived from ctx, so that ConnFromContext
+	// and ServerFromContext keep working. It runs once per operation over
+	// the socket or HTTP (after HTTPOptions.OnRequest), and during fan-out
+	// once per execution (shared executions share it: see
+	// ExecutePerConnection) and once per predicate. An error fails the
+	// operation: the client gets an error for it over the socket, 500 over
+	// HTTP; during fan-out the subscription counts as failed. It must be
+	// safe for concurrent use. Default: none.
+	Context func(ctx context.Context, req ContextRequest) (context.Context, error)
+
+	// FormatError, when set, rewrites every GraphQL error before a client
+	// receives it, as Apollo Server's formatError does: the errors in
+	// results (resolver errors in next or data messages and in HTTP
+	// responses, fan-out included) and those that end an operation (invalid
+	// documents, refused operations, the server's own). It receives a copy
+	// of the error and returns the error to send; nil sends
+	// {"message":"Internal server error"}. Use it to keep internal messages
+	// from clients in production. It must be safe for concurrent use.
+	// Default: errors are sent as they are.
+	FormatError func(ctx context.Context, err *Error) *Error
+
 	// Events, when set, makes Publish and Complete asynchronous: they write
 	// the event to this store and return PublishResult{Stored: true}, and the
 	// store's stream delivers it through a stream handler such as
@@ -48,6 +85,11 @@ type Config struct {
 	// EventTable is the DynamoDB implementation.
 	// Default: nil, Publish and Complete fan out directly.
 	Events store.EventStore
+
+	// Redelivery keeps events that a source delivers again from reaching a
+	// subscription twice. The zero value is on, with a 24-hour window, when
+	// the Store implements store.DeliveryLog.
+	Redelivery Redelivery
 
 	// Limits bound sizes and concurrency.
 	Limits Limits
@@ -214,20 +256,27 @@ func (s *Server) prepare(ctx context.Context, query, operationName string) (Oper
 // state of its own: everything is in its Store, so any number of Lambda
 // instances can serve one API.
 type Server struct {
-	engine   Engine
-	store    store.Store
-	events   store.EventStore
-	sender   gateway.Sender
-	hooks    Hooks
-	limits   Limits
-	log      *slog.Logger
-	endpoint string
-	ttl      time.Duration
-	perConn  bool
-	now      func() time.Time
+	engine    Engine
+	store     store.Store
+	events    store.EventStore
+	sender    gateway.Sender
+	hooks     Hooks
+	limits    Limits
+	log       *slog.Logger
+	endpoint  string
+	ttl       time.Duration
+	perConn   bool
+	now       func() time.Time
+	protocols map[string]protocol.Server
+	plain     bool // Config.PlainProtocol
+
+	deliveries    store.DeliveryLog // nil: no deduplication of redeliveries
+	window, lease time.Duration
+
+	contextFunc func(ctx context.Context, req ContextRequest) (context.Context, error)
+	formatError func(ctx context.Context, err *Error) *Error
 
 	noIntrospection bool
-	protocols       map[string]protocol.Server
 }
 
 // New validates cfg and returns a Server.
@@ -248,11 +297,16 @@ func New(cfg Config) (*Server, error) {
 		perConn:  cfg.ExecutePerConnection,
 		now:      cfg.Now,
 
+		contextFunc: cfg.Context,
+		formatError: cfg.FormatError,
+
 		noIntrospection: cfg.DisableIntrospection,
 		protocols: map[string]protocol.Server{
 			transportws.Subprotocol: transportws.Server{},
 			legacyws.Subprotocol:    legacyws.Server{},
+			plainws.Name:            plainws.Server{},
 		},
+		plain: cfg.PlainProtocol,
 	}
 	if s.store == nil {
 		if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
@@ -269,6 +323,7 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.configureRedelivery(cfg.Redelivery)
 	return s, nil
 }
 

@@ -416,7 +416,199 @@ func suiteBehaviours() []suiteBehaviour {
 		{"GraphQLOverHTTP", suiteHTTP, nil},
 		{"OperationLimits", suiteOperationLimits, nil},
 		{"IntrospectionDisabled", suiteIntrospectionDisabled, func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.DisableIntrospection = true }},
+		{"RedeliveredEventReachesEachSubscriptionOnce", suiteRedelivery, nil},
+		{"ConnectDataReachesResolvers", suiteConnectData, suiteKeepConnectData},
+		{"PredicateDecidesEachEvent", suitePredicate, suiteKeepConnectData},
+		{"ContextBuilder", suiteContextBuilder, suiteContextFunc},
+		{"FormatErrorMasksErrors", suiteFormatError, suiteMaskSecrets},
+		{"PlainDialect", suitePlainDialect, func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.PlainProtocol = true }},
 	}
+}
+
+// suitePlainDialect: with Config.PlainProtocol, clients that offer no
+// subprotocol speak protocol/plainws (seed 002's dialect) on every engine and
+// store: a subscription and a mutation as bare requests, the mutation's
+// result and the published event as bare results, a repeated subscription
+// kept once, and everything gone after $disconnect.
+func suitePlainDialect(f *suiteFixture) {
+	if !f.proto.closes {
+		f.t.Skip("the plain dialect has no subprotocol: the graphql-transport-ws row runs it")
+	}
+	plain := func(id, eventType, route, body string) {
+		f.t.Helper()
+		ev := f.event(id, eventType, route, body)
+		ev.Headers = nil // no Sec-WebSocket-Protocol
+		if resp := f.handle(ev); resp.StatusCode != 200 || resp.Headers["Sec-WebSocket-Protocol"] != "" {
+			f.t.Fatalf("%s %s: %+v", route, id, resp)
+		}
+	}
+	sub, sender := f.id("sub"), f.id("sender")
+	for _, id := range []string{sub, sender} {
+		plain(id, "CONNECT", "$connect", "")
+	}
+	subscribe := plainFrame(`subscription { messages(room: "a") { text } }`)
+	plain(sub, "MESSAGE", "$default", subscribe)
+	plain(sub, "MESSAGE", "$default", subscribe)
+	if got := f.subscriptions(f.env.MessagesTopic()); len(got) != 1 {
+		f.t.Fatalf("subscriptions %q, want the repeated one once", got)
+	}
+	plain(sender, "MESSAGE", "$default", plainFrame(`mutation { send(room: "a", text: "Guten Morgen") { text } }`))
+	if got := f.take(sender); len(got) != 1 || !jsonEqual(got[0], `{"data":{"send":{"text":"Guten Morgen"}}}`) {
+		f.t.Errorf("mutation's answer %q", got)
+	}
+	if got := f.take(sub); len(got) != 1 || !jsonEqual(got[0], `{"data":{"messages":{"text":"Guten Morgen"}}}`) {
+		f.t.Errorf("subscriber's frames %q", got)
+	}
+	plain(sub, "DISCONNECT", "$disconnect", "")
+	f.expectSubscriptions(f.env.MessagesTopic())
+	f.expectNoConnection(sub)
+	f.expectNoErrors()
+}
+
+// suiteKeepConnectData makes OnConnect keep the connection's id and whether
+// it ends in "muted".
+func suiteKeepConnectData(_ *suiteFixture, cfg *gqlambda.Config) {
+	cfg.Hooks.OnConnect = func(_ context.Context, req gqlambda.ConnectRequest) (gqlambda.ConnectResult, error) {
+		return gqlambda.ConnectResult{Data: map[string]any{"id": req.ConnectionID, "muted": strings.HasSuffix(req.ConnectionID, "muted")}}, nil
+	}
+}
+
+// suiteConnectData: what OnConnect keeps is stored with the connection and
+// reaches resolvers, over the socket and, through the subscription's copy,
+// during fan-out (a predicate reads it in suitePredicate).
+func suiteConnectData(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("q", "{ connData }"))
+	data, _ := json.Marshal(`{"id":"` + c + `","muted":false}`)
+	f.expect(c, f.next("q", `{"connData":`+string(data)+`}`), frameWant{typ: "complete", id: "q"})
+	conn, err := f.store.GetConnection(f.t.Context(), c)
+	if err != nil || !jsonEqual(string(conn.Data), `{"id":"`+c+`","muted":false}`) {
+		f.t.Errorf("stored connection data %s, %v", conn.Data, err)
+	}
+	f.expectNoErrors()
+}
+
+// suitePredicate: a field's predicate decides, event by event, after the
+// stored filter; it sees the payload, the arguments and the connection's
+// data. Refused subscriptions count as filtered out.
+func suitePredicate(f *suiteFixture) {
+	c, muted := f.id("c"), f.id("muted")
+	for _, id := range []string{c, muted} {
+		f.ready(id, "ann")
+		f.send(id, f.proto.start("s", `subscription { matching(contains: "x") { text } }`))
+	}
+	if res := f.publish(f.env.MessagesTopic(), servertest.Message{Text: "x marks the spot"}); res.Matched != 1 || res.Filtered != 1 || res.Delivered != 1 {
+		f.t.Errorf("Publish of a matching text = %+v, want 1 matched (the muted connection filtered out), 1 delivered", res)
+	}
+	if res := f.publish(f.env.MessagesTopic(), servertest.Message{Text: "nothing"}); res.Matched != 0 || res.Filtered != 2 {
+		f.t.Errorf("Publish of another text = %+v, want both filtered out", res)
+	}
+	f.expect(c, f.next("s", `{"matching":{"text":"x marks the spot"}}`))
+	f.expect(muted)
+	f.expectNoErrors()
+}
+
+// suiteContextFunc is a Config.Context that names where it ran: the user of
+// the connection's context, the event's text, or HTTP; it refuses eve.
+func suiteContextFunc(_ *suiteFixture, cfg *gqlambda.Config) {
+	cfg.Context = func(ctx context.Context, req gqlambda.ContextRequest) (context.Context, error) {
+		var kept struct{ User string }
+		_ = req.Conn.DecodeContext(&kept)
+		var v string
+		switch {
+		case req.HTTP != nil:
+			v = "http " + req.HTTP.Method
+		case req.Event != nil:
+			text, _ := req.Event.(map[string]any)["text"].(string)
+			v = "event " + text + " for " + kept.User
+		case kept.User == "eve":
+			return nil, errors.New("eve is suspended")
+		default:
+			v = "socket " + kept.User
+		}
+		return context.WithValue(ctx, servertest.ContextKey{}, v), nil
+	}
+}
+
+// suiteContextBuilder: Config.Context builds the context of operations over
+// the socket, of executions during fan-out (with the event) and of GraphQL
+// over HTTP; its error refuses the operation.
+func suiteContextBuilder(f *suiteFixture) {
+	c, eve := f.id("c"), f.id("eve")
+	f.ready(c, "ann")
+	f.ready(eve, "eve")
+	f.send(c, f.proto.start("q", "{ contextValue }"))
+	f.expect(c, f.next("q", `{"contextValue":"socket ann"}`), frameWant{typ: "complete", id: "q"})
+	f.send(eve, f.proto.start("q", "{ contextValue }"))
+	f.expect(eve, frameWant{typ: "error", id: "q", contains: "eve is suspended"})
+	f.send(c, f.proto.start("s", `subscription { messages { text via } }`))
+	f.publish(f.env.MessagesTopic(), servertest.Message{Text: "hi"})
+	f.expect(c, f.next("s", `{"messages":{"text":"hi","via":"event hi for ann"}}`))
+	if f.proto.closes { // GraphQL over HTTP does not depend on the WebSocket protocol
+		hs := httptest.NewServer(f.srv.HTTPHandler(nil))
+		defer hs.Close()
+		resp, err := http.Get(hs.URL + "/graphql?query=" + url.QueryEscape("{ contextValue }"))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !jsonEqual(string(body), `{"data":{"contextValue":"http GET"}}`) {
+			f.t.Errorf("GET contextValue: %d %s", resp.StatusCode, body)
+		}
+	}
+	f.expectNoErrors()
+}
+
+// suiteMaskSecrets is a Config.FormatError that hides any message naming
+// servertest.Secret behind a generic one with a code, and leaves the others.
+func suiteMaskSecrets(_ *suiteFixture, cfg *gqlambda.Config) {
+	cfg.FormatError = func(_ context.Context, err *gqlambda.Error) *gqlambda.Error {
+		if strings.Contains(err.Message, servertest.Secret) {
+			return &gqlambda.Error{Message: "something went wrong", Path: err.Path, Extensions: map[string]any{"code": "MASKED"}}
+		}
+		return err
+	}
+}
+
+// suiteFormatError: Config.FormatError rewrites the errors of results (a
+// query over the socket, an event during fan-out, GraphQL over HTTP) and
+// those that end an operation; what it leaves alone reaches the client as is.
+func suiteFormatError(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start("q", "{ fail }"))
+	f.expect(c, frameWant{typ: f.proto.next, id: "q", contains: "MASKED"}, frameWant{typ: "complete", id: "q"})
+	f.send(c, f.proto.start("r", "subscription { refused }"))
+	f.expect(c, frameWant{typ: "error", id: "r", contains: "not allowed"})
+	f.send(c, f.proto.start("s", `subscription { messages { text via } }`))
+	f.publish(f.env.MessagesTopic(), servertest.Message{Text: "boom"})
+	f.expect(c, frameWant{typ: f.proto.next, id: "s", contains: "something went wrong"})
+	for _, frame := range f.rec.Frames(c) {
+		if strings.Contains(frame, servertest.Secret) {
+			f.t.Errorf("a frame reveals the secret: %s", frame)
+		}
+	}
+	if f.proto.closes {
+		hs := httptest.NewServer(f.srv.HTTPHandler(nil))
+		defer hs.Close()
+		resp, err := http.Get(hs.URL + "/graphql?query=" + url.QueryEscape("{ fail hello }"))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out struct {
+			Errors []gqlambda.Error `json:"errors"`
+			Data   map[string]any   `json:"data"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil || len(out.Errors) != 1 || out.Errors[0].Message != "something went wrong" ||
+			out.Data["hello"] != "world" || strings.Contains(string(body), servertest.Secret) {
+			f.t.Errorf("GET { fail hello }: %s", body)
+		}
+	}
+	f.expectNoErrors()
 }
 
 func suiteHandshake(f *suiteFixture) {
@@ -932,3 +1124,45 @@ fragment TypeRef on __Type {
   kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
 }`
+
+// suiteRedelivery: an SQS message whose delivery failed for one
+// subscription is retried by SQS (alone, and then once more as a duplicate):
+// each subscription gets the event exactly once, through the store's
+// delivery log.
+func suiteRedelivery(f *suiteFixture) {
+	ok, flaky := f.id("ok"), f.id("flaky")
+	for _, id := range []string{ok, flaky} {
+		f.ready(id, "ann")
+		f.send(id, f.proto.start("s", `subscription { messages(room: "a") { text } }`))
+	}
+	var mu sync.Mutex
+	failing := true
+	f.rec.Hook = func(_ context.Context, _, conn string, _ []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing && conn == flaky {
+			return errors.New("503 after every retry")
+		}
+		return nil
+	}
+	body, _ := json.Marshal(gqlambda.Envelope{Topic: f.env.MessagesTopic(), Payload: json.RawMessage(`{"id":"1","room":"a","text":"once"}`)})
+	batch := events.SQSEvent{Records: []events.SQSMessage{{MessageId: f.prefix + "m1", Body: string(body)}}}
+	handler := f.srv.SQSHandler(nil)
+	resp, err := handler(f.t.Context(), batch)
+	if err != nil || len(resp.BatchItemFailures) != 1 {
+		f.t.Fatalf("first delivery: %+v, %v; want the message as the one batch item failure", resp, err)
+	}
+	if errs := f.errs.list(); len(errs) != 1 || !strings.Contains(errs[0], "503") {
+		f.t.Fatalf("OnError %q, want the failed post", errs)
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	for range 2 { // SQS's retry, then a duplicate of it
+		if resp, err := handler(f.t.Context(), batch); err != nil || len(resp.BatchItemFailures) != 0 {
+			f.t.Fatalf("redelivery: %+v, %v; want no failure", resp, err)
+		}
+	}
+	f.expect(ok, f.next("s", `{"messages":{"text":"once"}}`))
+	f.expect(flaky, f.next("s", `{"messages":{"text":"once"}}`))
+}

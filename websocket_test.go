@@ -397,16 +397,16 @@ func TestHooks(t *testing.T) {
 	t.Parallel()
 	var sawConnect gqlambda.ConnectRequest
 	h := newHarness(t, func(c *gqlambda.Config, log *hookLog) {
-		c.Hooks.OnConnect = func(ctx context.Context, req gqlambda.ConnectRequest) error {
+		c.Hooks.OnConnect = func(ctx context.Context, req gqlambda.ConnectRequest) (gqlambda.ConnectResult, error) {
 			log.add("OnConnect %s", req.ConnectionID)
 			sawConnect = req
 			if req.Query.Get("room") == "closed" {
-				return &gqlambda.StatusError{Status: http.StatusUnauthorized, Reason: "room closed"}
+				return gqlambda.ConnectResult{}, &gqlambda.StatusError{Status: http.StatusUnauthorized, Reason: "room closed"}
 			}
 			if req.Header.Get("X-Block") != "" {
-				return errors.New("blocked")
+				return gqlambda.ConnectResult{}, errors.New("blocked")
 			}
-			return nil
+			return gqlambda.ConnectResult{}, nil
 		}
 		c.Hooks.OnConnectionInit = func(ctx context.Context, conn gqlambda.Conn, payload json.RawMessage) (gqlambda.InitResult, error) {
 			var p struct{ Token string }
@@ -651,4 +651,47 @@ type fakeEngine struct{}
 
 func (fakeEngine) Prepare(context.Context, string, string) (gqlambda.Operation, error) {
 	return nil, fmt.Errorf("unused")
+}
+
+// TestOnConnectData: what OnConnect keeps reaches the later hooks of the
+// connection; data that cannot be kept (not JSON, over the context limit)
+// refuses the connection with 500 and is reported.
+func TestOnConnectData(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *gqlambda.Config, log *hookLog) {
+		c.Limits.MaxContextBytes = 64
+		c.Hooks.OnConnect = func(ctx context.Context, req gqlambda.ConnectRequest) (gqlambda.ConnectResult, error) {
+			switch req.ConnectionID {
+			case "big":
+				return gqlambda.ConnectResult{Data: strings.Repeat("x", 100)}, nil
+			case "bad":
+				return gqlambda.ConnectResult{Data: json.RawMessage(`{"user":`)}, nil
+			}
+			return gqlambda.ConnectResult{Data: map[string]string{"user": "ann"}}, nil
+		}
+		c.Hooks.OnConnectionInit = func(ctx context.Context, conn gqlambda.Conn, payload json.RawMessage) (gqlambda.InitResult, error) {
+			var d struct{ User string }
+			err := conn.DecodeData(&d)
+			log.add("OnConnectionInit %s %s %v", conn.ID, d.User, err)
+			return gqlambda.InitResult{}, nil
+		}
+		c.Hooks.OnDisconnect = func(ctx context.Context, conn gqlambda.Conn, info gqlambda.DisconnectInfo) error {
+			log.add("OnDisconnect %s %s", conn.ID, conn.Data)
+			return nil
+		}
+	})
+	h.ready("c1")
+	h.hangUp("c1", 1000, "bye")
+	if got, want := h.log.list(), []string{"OnConnectionInit c1 ann <nil>", `OnDisconnect c1 {"user":"ann"}`}; !slices.Equal(got, want) {
+		t.Errorf("hooks %q, want %q", got, want)
+	}
+	for _, id := range []string{"big", "bad"} {
+		if resp := h.connectWith(id, "graphql-transport-ws"); resp.StatusCode != http.StatusInternalServerError {
+			t.Errorf("$connect %s: status %d, want 500", id, resp.StatusCode)
+		}
+		h.expectNoState(id)
+	}
+	if errs := h.errs.list(); len(errs) != 2 || !strings.Contains(errs[0], "over Limits.MaxContextBytes") || !strings.Contains(errs[1], "invalid JSON") {
+		t.Errorf("OnError: %q", errs)
+	}
 }

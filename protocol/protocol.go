@@ -1,5 +1,6 @@
 // Package protocol is the vocabulary shared by the GraphQL-over-WebSocket
-// subprotocols gqlambda speaks: what a client frame asks the server to do
+// subprotocols gqlambda speaks (and by the plain dialect of
+// protocol/plainws, which has no subprotocol): what a client frame asks the server to do
 // (an [Action]) and the server side of a subprotocol ([Server]).
 //
 // A subprotocol package (such as protocol/transportws) owns its wire format and
@@ -33,7 +34,8 @@ type State struct {
 // and [Terminate].
 type Action interface{ isAction() }
 
-// Send asks the server to post Frame to the client.
+// Send asks the server to post Frame to the client. An empty Frame is
+// nothing to post.
 type Send struct{ Frame []byte }
 
 // Close asks the server to close the connection with a WebSocket close code
@@ -84,7 +86,9 @@ func (Terminate) isAction() {}
 // a JSON object ({"message": ...}); results passed to [Server.AppendNext] are
 // encoded GraphQL execution results ({"data": ..., "errors": ...}).
 type Server interface {
-	// Subprotocol is the Sec-WebSocket-Protocol value of this protocol.
+	// Subprotocol is the Sec-WebSocket-Protocol value of this protocol (for
+	// protocol/plainws, which has none, the name the server stores for its
+	// connections).
 	Subprotocol() string
 
 	// Receive decodes one client frame and applies the protocol's rules for a
@@ -113,7 +117,8 @@ type Server interface {
 	// AppendNext appends the frame delivering result for operation id.
 	AppendNext(dst []byte, id string, result []byte) []byte
 	// AppendComplete appends the frame telling the client that operation id
-	// ended normally.
+	// ended normally. A protocol without such a message (protocol/plainws)
+	// appends nothing, and the server then posts nothing.
 	AppendComplete(dst []byte, id string) []byte
 	// AppendError appends the frame ending operation id with errs.
 	AppendError(dst []byte, id string, errs []json.RawMessage) []byte

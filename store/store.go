@@ -56,6 +56,10 @@ type Connection struct {
 	// Authorizer is the API Gateway authorizer context of $connect, as JSON;
 	// empty without an authorizer.
 	Authorizer json.RawMessage
+	// Data is what the server's $connect hook chose to keep, as JSON (such
+	// as the user an authorizer identified); empty when it kept nothing. It
+	// never changes after CreateConnection.
+	Data json.RawMessage
 	// ConnectedAt is when the client connected.
 	ConnectedAt time.Time
 	// ExpiresAt is when the record expires. A store treats an expired record as
@@ -78,15 +82,19 @@ type Subscription struct {
 	Query         string
 	OperationName string
 	Variables     json.RawMessage
-	// Context, Endpoint and Protocol are copied from the connection when the
-	// subscription is created, so that fan-out needs no connection read. They
-	// never change after the connection is acknowledged.
+	// Context, Data, Endpoint and Protocol are copied from the connection
+	// when the subscription is created, so that fan-out needs no connection
+	// read. They never change after the connection is acknowledged.
 	Context  json.RawMessage
+	Data     json.RawMessage
 	Endpoint string
 	Protocol string
 	// CompleteHook reports that the subscription field declared an OnComplete
 	// hook that must run when the subscription ends.
 	CompleteHook bool
+	// Predicate reports that the subscription field declared a predicate
+	// that decides, event by event, whether the subscription receives it.
+	Predicate bool
 	// CreatedAt is when the subscription started.
 	CreatedAt time.Time
 	// ExpiresAt is when the record expires; see [Connection.ExpiresAt].

@@ -68,9 +68,10 @@
 // tables create`. The emulator serves one function, named "function" (the
 // default of -function and -http-function): run one emulator per function
 // (GQLAMBDA_HANDLER=http for -http-lambda), each with its own two addresses.
-// Subscriptions receive events once the stream handler runs: the chat's
-// (GQLAMBDA_HANDLER=stream) is invoked on AWS by the event source mapping of
-// the events table's stream, which nothing emulates here (see
+// Subscriptions receive events once the stream handlers run: the chat's
+// (GQLAMBDA_HANDLER=stream for the events table's stream, messages for the
+// change data capture of its messages table) are invoked on AWS by the event
+// source mappings of those streams, which nothing emulates here (see
 // store/dynamodb/streams for a poller).
 //
 // # tables

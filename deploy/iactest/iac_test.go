@@ -1098,7 +1098,7 @@ func TestIaCDiffReportsDifferences(t *testing.T) {
 }
 
 // TestIaCTemplateFunctions checks that the template's functions are the
-// three handlers of one binary and name the template's tables.
+// four handlers of one binary and name the template's tables.
 func TestIaCTemplateFunctions(t *testing.T) {
 	tpl := loadTemplate(t)
 	_, ids, err := tpl.tables()
@@ -1137,22 +1137,38 @@ func TestIaCTemplateFunctions(t *testing.T) {
 			t.Errorf("function %s: Metadata.BuildMethod = %q, want go1.x", f.ID, got)
 		}
 	}
-	if got := slices.Sorted(maps.Keys(handlers)); !slices.Equal(got, []string{"http", "stream", "websocket"}) {
-		t.Errorf("GQLAMBDA_HANDLER values %q, want [http stream websocket]", got)
+	if got := slices.Sorted(maps.Keys(handlers)); !slices.Equal(got, []string{"http", "messages", "stream", "websocket"}) {
+		t.Errorf("GQLAMBDA_HANDLER values %q, want [http messages stream websocket]", got)
 	}
 }
 
-// TestIaCTemplateStreamConsumer checks the event source mapping of the
-// events table's stream: one consumer, the stream handler, reporting batch
-// item failures, with bounded retries and an on-failure destination.
-func TestIaCTemplateStreamConsumer(t *testing.T) {
+// streamConsumers are the template's tables whose stream a function
+// consumes, by logical id, with the GQLAMBDA_HANDLER of that function and
+// the stream view types its handler can work with: the events table's
+// stream handler reads new images (DecodeEventRecord), and the chat's change
+// data capture maps each new message's item.
+var streamConsumers = map[string]struct {
+	handler string
+	views   []string
+}{
+	"EventsTable":       {"stream", []string{"NEW_IMAGE", "NEW_AND_OLD_IMAGES"}},
+	"ChatMessagesTable": {"messages", []string{"NEW_IMAGE", "NEW_AND_OLD_IMAGES"}},
+}
+
+// TestIaCTemplateStreamConsumers checks the event source mappings of the
+// tables' streams: each stream of streamConsumers has one consumer, the
+// handler that reads it, reporting batch item failures, with bounded retries
+// and an on-failure destination; and no other stream is consumed.
+func TestIaCTemplateStreamConsumers(t *testing.T) {
 	tpl := loadTemplate(t)
 	_, ids, err := tpl.tables()
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := ids[iacNames(tpl.params["TablePrefix"]).Events]
-	var consumers []string
+	if id := ids[iacNames(tpl.params["TablePrefix"]).Events]; id != "EventsTable" {
+		t.Fatalf("the events table's logical id is %q, want EventsTable", id)
+	}
+	consumers := map[string][]string{} // table → functions
 	for _, f := range tpl.functions() {
 		for name, ev := range yentries(yget(f.Node, "Events")) {
 			if yscalar(yget(ev, "Type")) != "DynamoDB" {
@@ -1161,11 +1177,13 @@ func TestIaCTemplateStreamConsumer(t *testing.T) {
 			p := yget(ev, "Properties")
 			where := fmt.Sprintf("function %s: event %s", f.ID, name)
 			stream, err := tpl.value(yget(p, "Stream"))
-			if err != nil || stream != "getatt("+events+".StreamArn)" {
-				t.Errorf("%s: Stream = %s (%v), want !GetAtt %s.StreamArn", where, stream, err, events)
+			table, ok := strings.CutSuffix(strings.TrimPrefix(stream, "getatt("), ".StreamArn)")
+			want, known := streamConsumers[table]
+			if err != nil || !ok || !known {
+				t.Errorf("%s: Stream = %s (%v), want the StreamArn of one of %q", where, stream, err, slices.Sorted(maps.Keys(streamConsumers)))
 				continue
 			}
-			consumers = append(consumers, f.ID)
+			consumers[table] = append(consumers[table], f.ID)
 			var responseTypes []string
 			for _, n := range yitems(yget(p, "FunctionResponseTypes")) {
 				responseTypes = append(responseTypes, n.Value)
@@ -1183,13 +1201,19 @@ func TestIaCTemplateStreamConsumer(t *testing.T) {
 			if err != nil || !strings.HasPrefix(dest, "getatt(") {
 				t.Errorf("%s: DestinationConfig.OnFailure.Destination = %q (%v), want the ARN of a queue of the template", where, dest, err)
 			}
-			if h := yscalar(f.Env["GQLAMBDA_HANDLER"]); h != "stream" {
-				t.Errorf("%s: GQLAMBDA_HANDLER = %q, want stream", where, h)
+			if h := yscalar(f.Env["GQLAMBDA_HANDLER"]); h != want.handler {
+				t.Errorf("%s: GQLAMBDA_HANDLER = %q, want %s", where, h, want.handler)
 			}
 		}
 	}
-	if len(consumers) != 1 {
-		t.Errorf("functions consuming %s's stream: %q, want exactly one", events, consumers)
+	for _, table := range slices.Sorted(maps.Keys(streamConsumers)) {
+		if len(consumers[table]) != 1 {
+			t.Errorf("functions consuming %s's stream: %q, want exactly one", table, consumers[table])
+		}
+		view := yscalar(yget(tpl.resources[table], "Properties", "StreamSpecification", "StreamViewType"))
+		if !slices.Contains(streamConsumers[table].views, view) {
+			t.Errorf("%s: StreamSpecification.StreamViewType = %q, want one of %q", table, view, streamConsumers[table].views)
+		}
 	}
 }
 

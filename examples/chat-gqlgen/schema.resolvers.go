@@ -36,11 +36,10 @@ func (r *mutationResolver) SendMessage(ctx context.Context, chatID string, text 
 	} else {
 		m.Author = app.SessionOf(ctx).Name // the name given in connection_init
 	}
-	if err := r.messages.Add(ctx, m); err != nil {
-		return nil, fmt.Errorf("store the message: %w", err)
-	}
-	if err := app.Publish(ctx, app.TopicChat, m); err != nil {
-		return nil, err
+	// Stored and delivered: published at once in memory, by the messages
+	// table's stream on DynamoDB.
+	if err := r.messages.Send(ctx, m); err != nil {
+		return nil, fmt.Errorf("send the message: %w", err)
 	}
 	return &m, nil
 }

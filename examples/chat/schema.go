@@ -25,8 +25,10 @@ import (
 //	type Subscription { messageBroadcast: String! chat(chatId: ID!): Message! }
 //
 // broadcastMessage publishes to every messageBroadcast subscriber;
-// sendMessage stores the message and publishes it to the chat subscribers of
-// that chatId only, through the filter each chat subscription stores.
+// sendMessage stores the message, which reaches the chat subscribers of that
+// chatId only, through the filter each chat subscription stores: published at
+// once with the in-memory message store, by change data capture of the
+// messages table on DynamoDB (see app.Messages).
 func newSchema(messages app.Messages, now func() time.Time) (graphql.Schema, error) {
 	nonNull := graphql.NewNonNull
 	message := graphql.NewObject(graphql.ObjectConfig{Name: "Message", Fields: graphql.Fields{
@@ -78,11 +80,10 @@ func newSchema(messages app.Messages, now func() time.Time) (graphql.Schema, err
 				} else {
 					m.Author = app.SessionOf(p.Context).Name // the name given in connection_init
 				}
-				if err := messages.Add(p.Context, m); err != nil {
-					return nil, fmt.Errorf("store the message: %w", err)
-				}
-				if err := app.Publish(p.Context, app.TopicChat, m); err != nil {
-					return nil, err
+				// Stored and delivered: published at once in memory, by the
+				// messages table's stream on DynamoDB.
+				if err := messages.Send(p.Context, m); err != nil {
+					return nil, fmt.Errorf("send the message: %w", err)
 				}
 				return m, nil
 			},

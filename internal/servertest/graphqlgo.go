@@ -15,6 +15,11 @@ func GraphQLGo(e *Env) (graphql.Schema, error) {
 		"text": &graphql.Field{Type: graphql.NewNonNull(graphql.String)},
 		"seen": &graphql.Field{Type: graphql.NewNonNull(graphql.Int),
 			Resolve: func(p graphql.ResolveParams) (any, error) { return e.Seen(p.Context) }},
+		"via": &graphql.Field{Type: graphql.NewNonNull(graphql.String),
+			Resolve: func(p graphql.ResolveParams) (any, error) {
+				text, _ := p.Source.(map[string]any)["text"].(string)
+				return e.Via(p.Context, text)
+			}},
 	}})
 	source := func(p graphql.ResolveParams) (any, error) { return p.Source, nil }
 	query := graphql.NewObject(graphql.ObjectConfig{Name: "Query", Fields: graphql.Fields{
@@ -22,6 +27,12 @@ func GraphQLGo(e *Env) (graphql.Schema, error) {
 			Resolve: func(p graphql.ResolveParams) (any, error) { return e.Hello(p.Context) }},
 		"whoami": &graphql.Field{Type: graphql.NewNonNull(graphql.String),
 			Resolve: func(p graphql.ResolveParams) (any, error) { return e.Whoami(p.Context) }},
+		"connData": &graphql.Field{Type: graphql.NewNonNull(graphql.String),
+			Resolve: func(p graphql.ResolveParams) (any, error) { return e.ConnData(p.Context) }},
+		"contextValue": &graphql.Field{Type: graphql.NewNonNull(graphql.String),
+			Resolve: func(p graphql.ResolveParams) (any, error) { return e.ContextValue(p.Context) }},
+		"fail": &graphql.Field{Type: graphql.String,
+			Resolve: func(p graphql.ResolveParams) (any, error) { return e.Fail(p.Context) }},
 	}})
 	mutation := graphql.NewObject(graphql.ObjectConfig{Name: "Mutation", Fields: graphql.Fields{
 		"send": &graphql.Field{
@@ -53,6 +64,12 @@ func GraphQLGo(e *Env) (graphql.Schema, error) {
 			Type:      graphql.NewNonNull(message),
 			Args:      graphql.FieldConfigArgument{"where": {Type: graphql.NewNonNull(graphql.String)}},
 			Subscribe: graphqlgo.Subscribe(e.Filtered()),
+			Resolve:   source,
+		},
+		"matching": &graphql.Field{
+			Type:      graphql.NewNonNull(message),
+			Args:      graphql.FieldConfigArgument{"contains": {Type: graphql.NewNonNull(graphql.String)}},
+			Subscribe: graphqlgo.Subscribe(e.Matching()),
 			Resolve:   source,
 		},
 		"rooms": &graphql.Field{

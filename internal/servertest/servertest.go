@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -99,6 +100,70 @@ func (e *Env) Log() []string {
 
 // Hello resolves Query.hello.
 func (e *Env) Hello(context.Context) (string, error) { return "world", nil }
+
+// ContextKey is the key under which a test's Config.Context puts a string
+// that Query.contextValue and Message.via return.
+type ContextKey struct{}
+
+func contextValue(ctx context.Context) string {
+	v, _ := ctx.Value(ContextKey{}).(string)
+	return v
+}
+
+// ConnData resolves Query.connData: the connection's data, as JSON text.
+func (e *Env) ConnData(ctx context.Context) (string, error) {
+	c, ok := gqlambda.ConnFromContext(ctx)
+	if !ok {
+		return "", errors.New("no connection")
+	}
+	return string(c.Data), nil
+}
+
+// ContextValue resolves Query.contextValue.
+func (e *Env) ContextValue(ctx context.Context) (string, error) { return contextValue(ctx), nil }
+
+// Secret is what Query.fail's error (and Message.via's for the text "boom")
+// reveals: what an error formatter hides.
+const Secret = "hunter2"
+
+// Fail resolves Query.fail: an error naming Secret.
+func (e *Env) Fail(context.Context) (*string, error) {
+	return nil, errors.New("database password " + Secret + " rejected")
+}
+
+// Via resolves Message.via: the context's value, or an error naming Secret
+// when the message's text is "boom".
+func (e *Env) Via(ctx context.Context, text string) (string, error) {
+	if text == "boom" {
+		return "", errors.New("database password " + Secret + " rejected")
+	}
+	return contextValue(ctx), nil
+}
+
+// Matching declares Subscription.matching: the messages topic, and a
+// predicate that admits a message whose text contains the contains argument,
+// unless the connection's data (what OnConnect kept) says {"muted": true}.
+func (e *Env) Matching() gqlambda.SubscribeOptions {
+	return gqlambda.SubscribeOptions{
+		Topics: []string{e.MessagesTopic()},
+		Predicate: func(ctx context.Context, payload any, args map[string]any) (bool, error) {
+			c, ok := gqlambda.ConnFromContext(ctx)
+			if !ok {
+				return false, errors.New("no connection")
+			}
+			var data struct {
+				Muted bool `json:"muted"`
+			}
+			if err := c.DecodeData(&data); err != nil {
+				return false, err
+			}
+			m, _ := payload.(map[string]any)
+			text, _ := m["text"].(string)
+			contains, _ := stringArg(args["contains"])
+			return !data.Muted && strings.Contains(text, contains), nil
+		},
+	}
+}
 
 // Whoami resolves Query.whoami: the "user" of the context OnConnectionInit
 // kept, "@", and the connection id.

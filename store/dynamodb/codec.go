@@ -22,6 +22,7 @@ const (
 	attrAck         = "ack"         // BOOL
 	attrContext     = "context"     // S, JSON; absent when empty
 	attrAuthorizer  = "authorizer"  // S, JSON; absent when empty
+	attrData        = "data"        // S, JSON; absent when empty
 	attrConnectedAt = "connectedAt" // N, Unix ms; absent for the zero time
 	attrExpiresAt   = "expiresAt"   // N, Unix ms; absent when the record never expires
 	attrSubs        = "subs"        // M, subscription id → entry
@@ -38,8 +39,8 @@ const (
 )
 
 // Non-key attributes of subscription items. Every item of a subscription
-// holds the whole record; attrExpiresAt, attrContext, attrEndpoint and
-// attrProtocol are shared with connection items.
+// holds the whole record; attrExpiresAt, attrContext, attrData,
+// attrEndpoint and attrProtocol are shared with connection items.
 const (
 	attrSubscriptionID = "id"            // S
 	attrTopics         = "topics"        // L of S, the topics as given
@@ -48,6 +49,7 @@ const (
 	attrOperationName  = "operationName" // S; absent when empty
 	attrVariables      = "variables"     // S, JSON; absent when empty
 	attrCompleteHook   = "completeHook"  // BOOL
+	attrPredicate      = "predicate"     // BOOL; absent when false
 	attrCreatedAt      = "createdAt"     // N, Unix ms; absent for the zero time
 	attrRev            = "rev"           // S, equal to the entry's rev
 )
@@ -249,6 +251,9 @@ func decodeConnection(it item) (connItem, error) {
 	if c.conn.Authorizer, err = getJSON(it, attrAuthorizer); err != nil {
 		return fail(err)
 	}
+	if c.conn.Data, err = getJSON(it, attrData); err != nil {
+		return fail(err)
+	}
 	if ms, err = getNum(it, attrConnectedAt); err != nil {
 		return fail(err)
 	}
@@ -298,6 +303,7 @@ func connectionUpdate(c store.Connection, x *expr) string {
 	assign(attrAck, boolean(c.Acknowledged))
 	optional(attrContext, str(string(c.Context)), len(c.Context) > 0)
 	optional(attrAuthorizer, str(string(c.Authorizer)), len(c.Authorizer) > 0)
+	optional(attrData, str(string(c.Data)), len(c.Data) > 0)
 	optional(attrConnectedAt, num(millis(c.ConnectedAt)), !c.ConnectedAt.IsZero())
 	exp := millis(c.ExpiresAt)
 	optional(attrExpiresAt, num(exp), exp != 0)
@@ -338,8 +344,12 @@ func encodeSubscription(sub store.Subscription, topic string, shard int, rev str
 	optional(attrOperationName, sub.OperationName)
 	optional(attrVariables, string(sub.Variables))
 	optional(attrContext, string(sub.Context))
+	optional(attrData, string(sub.Data))
 	optional(attrEndpoint, sub.Endpoint)
 	optional(attrProtocol, sub.Protocol)
+	if sub.Predicate {
+		it[attrPredicate] = boolean(true)
+	}
 	if ms := millis(sub.CreatedAt); ms != 0 {
 		it[attrCreatedAt] = num(ms)
 	}
@@ -398,6 +408,9 @@ func decodeSubscription(it item) (subItem, error) {
 	if s.sub.Context, err = getJSON(it, attrContext); err != nil {
 		return fail(err)
 	}
+	if s.sub.Data, err = getJSON(it, attrData); err != nil {
+		return fail(err)
+	}
 	if s.sub.Endpoint, err = getStr(it, attrEndpoint); err != nil {
 		return fail(err)
 	}
@@ -405,6 +418,9 @@ func decodeSubscription(it item) (subItem, error) {
 		return fail(err)
 	}
 	if s.sub.CompleteHook, err = getBool(it, attrCompleteHook); err != nil {
+		return fail(err)
+	}
+	if s.sub.Predicate, err = getBool(it, attrPredicate); err != nil {
 		return fail(err)
 	}
 	if ms, err = getNum(it, attrCreatedAt); err != nil {

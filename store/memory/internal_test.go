@@ -111,3 +111,42 @@ func TestTopicCompaction(t *testing.T) {
 		t.Errorf("topic index holds %d entries for %d live subscriptions: removed entries are not compacted", te, live)
 	}
 }
+
+// deliveryCount is the number of records the delivery log holds, expired
+// ones included.
+func (s *Store) deliveryCount() int {
+	s.deliveries.mu.Lock()
+	defer s.deliveries.mu.Unlock()
+	return len(s.deliveries.records)
+}
+
+// TestDeliveryLogPurge checks that expired delivery records leave the log
+// once the claims since the last purge reach the records it left.
+func TestDeliveryLogPurge(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	s := New(&Options{Now: func() time.Time { return now }})
+	claim := func(event string, i int) {
+		t.Helper()
+		d := store.Delivery{EventID: event, ConnectionID: fmt.Sprint("c", i), SubscriptionID: "1"}
+		st, err := s.ClaimDelivery(ctx, d, "token", now.Add(time.Minute), now.Add(time.Hour))
+		if err != nil || st != store.Claimed {
+			t.Fatalf("ClaimDelivery(%+v) = %v, %v; want claimed", d, st, err)
+		}
+		if err := s.FinishDelivery(ctx, d, "token", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 500
+	for i := range n {
+		claim("old", i)
+	}
+	now = now.Add(2 * time.Hour) // every record has expired
+	for i := range n {
+		claim("new", i)
+	}
+	if got := s.deliveryCount(); got > n+minPurgeWrites {
+		t.Errorf("the delivery log holds %d records after %d expired and %d live ones: expired records are not purged", got, n, n)
+	}
+}

@@ -56,7 +56,7 @@ type Options struct {
 //
 // Records are copied in and out: changing a record passed to a method, or
 // one a method returned, never changes what the store holds. The byte slices
-// (Context, Authorizer, Variables), Topics, and the groups and conditions of
+// (Context, Authorizer, Data, Variables), Topics, and the groups and conditions of
 // a Filter are copied; the values of filter conditions (lists and maps in
 // [filter.Condition.Value]) are shared between the caller and the store, which
 // never modifies them, so callers must not modify them either.
@@ -71,6 +71,8 @@ type Store struct {
 	seq    uint64                          // sequence number of the last subscription created
 	writes int                             // writes since the last bulk purge
 	purge  int                             // writes that trigger the next bulk purge
+
+	deliveries deliveries // the delivery log (delivery.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -466,6 +468,7 @@ func (s *Store) wrote(now time.Time) {
 func cloneConnection(c store.Connection) store.Connection {
 	c.Context = bytes.Clone(c.Context)
 	c.Authorizer = bytes.Clone(c.Authorizer)
+	c.Data = bytes.Clone(c.Data)
 	return c
 }
 
@@ -475,6 +478,7 @@ func cloneSubscription(sub store.Subscription) store.Subscription {
 	sub.Topics = slices.Clone(sub.Topics)
 	sub.Variables = bytes.Clone(sub.Variables)
 	sub.Context = bytes.Clone(sub.Context)
+	sub.Data = bytes.Clone(sub.Data)
 	if sub.Filter.Groups != nil {
 		groups := make([]filter.Group, len(sub.Filter.Groups))
 		for i, g := range sub.Filter.Groups {

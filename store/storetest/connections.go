@@ -19,6 +19,7 @@ func testConnectionRoundTrip(e *env) {
 		Acknowledged: true,
 		Context:      json.RawMessage(`{"user": {"id": "u1", "roles": ["admin", "mod"]}, "score": 1.5, "ok": true, "none": null}`),
 		Authorizer:   json.RawMessage(`{"principalId":"u1","claims":{"scope":"chat","exp":1700000000}}`),
+		Data:         json.RawMessage(`{"user": {"id": "u1", "name": "Ann"}, "tier": 3}`),
 		// Sub-millisecond parts and a zone other than UTC: a store keeps at
 		// least the millisecond and the instant.
 		ConnectedAt: now.Add(-1234567 * time.Nanosecond).In(time.FixedZone("UTC+3", 3*60*60)),

@@ -77,6 +77,7 @@ func (e *env) connection(name string) store.Connection {
 		Endpoint:    "https://abc123.execute-api.eu-west-1.amazonaws.com/prod",
 		Protocol:    "graphql-transport-ws",
 		Authorizer:  json.RawMessage(`{"principalId":"user-1"}`),
+		Data:        json.RawMessage(`{"user":{"id":"user-1","plan":"pro"}}`),
 		ConnectedAt: now,
 		ExpiresAt:   now.Add(time.Hour),
 	}
@@ -94,6 +95,7 @@ func (e *env) subscription(connID, id string, topics ...string) store.Subscripti
 		OperationName: "",
 		Variables:     json.RawMessage(`{"id":` + quote(id) + `}`),
 		Context:       json.RawMessage(`{"user":"user-1"}`),
+		Data:          json.RawMessage(`{"user":{"id":"user-1","plan":"pro"}}`),
 		Endpoint:      "https://abc123.execute-api.eu-west-1.amazonaws.com/prod",
 		Protocol:      "graphql-transport-ws",
 		CreatedAt:     now,
@@ -324,6 +326,7 @@ func connectionDiff(want, got store.Connection) []string {
 	d.boolean("Acknowledged", want.Acknowledged, got.Acknowledged)
 	d.json("Context", want.Context, got.Context)
 	d.json("Authorizer", want.Authorizer, got.Authorizer)
+	d.json("Data", want.Data, got.Data)
 	d.time("ConnectedAt", want.ConnectedAt, got.ConnectedAt)
 	d.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
 	return d
@@ -345,9 +348,11 @@ func subscriptionDiff(want, got store.Subscription) []string {
 	d.str("OperationName", want.OperationName, got.OperationName)
 	d.json("Variables", want.Variables, got.Variables)
 	d.json("Context", want.Context, got.Context)
+	d.json("Data", want.Data, got.Data)
 	d.str("Endpoint", want.Endpoint, got.Endpoint)
 	d.str("Protocol", want.Protocol, got.Protocol)
 	d.boolean("CompleteHook", want.CompleteHook, got.CompleteHook)
+	d.boolean("Predicate", want.Predicate, got.Predicate)
 	d.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	d.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
 	return d

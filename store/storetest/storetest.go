@@ -15,7 +15,9 @@
 // concatenation, pagination and mutation during iteration of
 // TopicSubscriptions, context cancellation, and the races between
 // concurrent invocations that leave orphan rows behind: subscribe against
-// disconnect, delete against delete.
+// disconnect, delete against delete. A store that implements the optional
+// [store.DeliveryLog] is also checked for it (claims, leases, the window);
+// one that does not skips those cases, each with a named reason.
 //
 // The package knows nothing of GraphQL or of the server: what the server
 // does with a store (a lost $disconnect cleaned up when a delivery is
@@ -143,10 +145,21 @@ func cases() []testCase {
 		// Context cancellation.
 		{name: "CancelledContext", run: testCancelledContext},
 
+		// The delivery log (store.DeliveryLog, optional).
+		{name: "DeliveryClaim", run: testDeliveryClaim},
+		{name: "DeliveryReleased", run: testDeliveryReleased},
+		{name: "DeliveryFinishOtherToken", run: testDeliveryFinishOtherToken},
+		{name: "DeliveryConcurrentClaims", run: testDeliveryConcurrentClaims},
+		{name: "DeliveryAwkwardIDs", run: testDeliveryAwkwardIDs},
+		{name: "DeliveriesInvisibleToSubscriptions", run: testDeliveriesInvisible},
+		{name: "DeliveryCancelledContext", run: testDeliveryCancelledContext},
+
 		// Expiry while held (Options.NewClockedStore).
 		{name: "ConnectionExpiresWhileHeld", clocked: true, run: testConnectionExpiresWhileHeld},
 		{name: "LostDisconnectOrphans", clocked: true, run: testLostDisconnectOrphans},
 		{name: "SubscriptionExpiresWhileHeld", clocked: true, run: testSubscriptionExpiresWhileHeld},
+		{name: "DeliveryLeaseTakeover", clocked: true, run: testDeliveryLeaseTakeover},
+		{name: "DeliveryWindowEnds", clocked: true, run: testDeliveryWindowEnds},
 	}
 }
 

@@ -47,9 +47,11 @@ func testSubscriptionRoundTrip(e *env) {
 		OperationName: "OnMessage",
 		Variables:     json.RawMessage(`{"chat": "42", "opts": {"limit": 10, "tags": ["a", "b"]}}`),
 		Context:       json.RawMessage(`{"user":{"id":"u1"}}`),
+		Data:          json.RawMessage(`{"principal":{"id":"u1","groups":["a","b"]},"n":2.5}`),
 		Endpoint:      c.Endpoint,
 		Protocol:      c.Protocol,
 		CompleteHook:  true,
+		Predicate:     true,
 		CreatedAt:     now.Add(-345678 * time.Nanosecond),
 		ExpiresAt:     now.Add(time.Hour + 321*time.Microsecond),
 	}

@@ -1,8 +1,11 @@
 // Package app runs the reference chat app of gqlambda, whatever its GraphQL
 // engine: on Lambda it starts the handler that GQLAMBDA_HANDLER names
-// (websocket, http or stream); run locally it serves everything from one
-// process on a local gateway, with the in-memory store, DynamoDB Local or
-// Redis.
+// (websocket, http, stream or messages); run locally it serves everything
+// from one process on a local gateway, with the in-memory store, DynamoDB
+// Local or Redis. On DynamoDB, chat messages reach their subscribers by
+// change data capture of the messages table (the messages handler, or a
+// local poller of its stream), and broadcasts through the events table's
+// stream; on Redis and in memory, events fan out directly.
 // examples/chat (graphql-go) and examples/chat-gqlgen (gqlgen) are its two
 // engines.
 package app
@@ -19,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,6 +42,7 @@ import (
 	"github.com/gqlambda/gqlambda/localgateway"
 	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
+	"github.com/gqlambda/gqlambda/store/dynamodb/cdc"
 	"github.com/gqlambda/gqlambda/store/dynamodb/streams"
 	"github.com/gqlambda/gqlambda/store/memory"
 	"github.com/gqlambda/gqlambda/store/redis"
@@ -115,8 +120,12 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 		lambda.Start(srv.HTTPAPIHandler(nil))
 	case "stream":
 		lambda.Start(srv.DynamoDBStreamHandler(dynamodb.DecodeEventRecord))
+	case "messages":
+		// Change data capture: each message written to the messages table
+		// reaches the subscribers of its chat.
+		lambda.Start(srv.DynamoDBStreamHandler(cdc.Decoder(ChangeMapping.Map)))
 	default:
-		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http or stream", h)
+		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http, stream or messages", h)
 	}
 	return nil
 }
@@ -154,8 +163,9 @@ type LocalOptions struct {
 	// NewEngine builds the GraphQL engine. Required.
 	NewEngine NewEngine
 	// DynamoDB is the DynamoDB endpoint (DynamoDB Local); empty: the
-	// in-memory store. With DynamoDB, events go through the events table and
-	// its stream, as on AWS.
+	// in-memory store. With DynamoDB, broadcasts go through the events table
+	// and its stream, and chat messages through the messages table's stream
+	// (change data capture), as on AWS.
 	DynamoDB string
 	// TablePrefix starts the table names on DynamoDB; default
 	// DefaultTablePrefix. Runs that share one DynamoDB need prefixes of
@@ -221,7 +231,7 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 	}
 	cfg := gqlambda.Config{Sender: gw, Logger: logger, Hooks: Hooks()}
 	var messages Messages = NewMemoryMessages()
-	var poller *streams.Poller
+	var pollers []*streams.Poller
 	var closers []func() error
 	if opts.DynamoDB != "" && opts.Redis != "" {
 		return nil, errors.New("chat: DynamoDB and Redis are both set: pick one store")
@@ -260,7 +270,7 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 		// poller reads its stream as Lambda's event source mapping would.
 		cfg.Events = dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: tables.Events})
 		streamsClient := dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(opts.DynamoDB) })
-		poller, err = streams.NewPoller(streamsClient, streams.PollerOptions{
+		published, err := streams.NewPoller(streamsClient, streams.PollerOptions{
 			Table:       tables.Events,
 			TableClient: client,
 			// Events written before this run are not delivered again.
@@ -273,6 +283,23 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 		if err != nil {
 			return nil, err
 		}
+		// Chat messages are delivered by change data capture of their table,
+		// as on AWS (GQLAMBDA_HANDLER=messages). From the stream's start: no
+		// message written while the poller starts is missed, and older ones
+		// find no subscriber (every connection of an earlier run ended).
+		changes, err := streams.NewPoller(streamsClient, streams.PollerOptions{
+			Table:            prefix + "chat-messages",
+			TableClient:      client,
+			StartingPosition: streamtypes.ShardIteratorTypeTrimHorizon,
+			Handler: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+				return srv.DynamoDBStreamHandler(cdc.Decoder(ChangeMapping.Map))(ctx, ev)
+			},
+			Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		pollers = append(pollers, published, changes)
 	} else {
 		cfg.Store = memory.New(nil)
 	}
@@ -293,13 +320,17 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	app := &LocalApp{Server: srv, Store: cfg.Store, Gateway: gw, stop: stop, done: make(chan struct{}), closers: closers}
-	go func() {
-		defer close(app.done)
-		if poller != nil {
-			if err := poller.Run(runCtx); err != nil {
+	var running sync.WaitGroup
+	for _, p := range pollers {
+		running.Go(func() {
+			if err := p.Run(runCtx); err != nil {
 				logger.Error("stream poller stopped", slog.String("error", err.Error()))
 			}
-		}
+		})
+	}
+	go func() {
+		defer close(app.done)
+		running.Wait()
 	}()
 	app.serving = gw.Serve(ln)
 	app.URL = app.serving.URL + "/"

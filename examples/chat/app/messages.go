@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/gqlambda/gqlambda/store/dynamodb/cdc"
 )
 
 // Message is one chat message.
@@ -21,10 +23,15 @@ type Message struct {
 	SentAt string `json:"sentAt"`
 }
 
-// Messages keeps the messages of each chat.
+// Messages keeps the messages of each chat and makes each new one reach the
+// chat's subscribers.
 type Messages interface {
-	// Add stores a message.
-	Add(ctx context.Context, m Message) error
+	// Send stores m and makes it reach the subscribers of its chat (topic
+	// TopicChat): MemoryMessages publishes it through the server that runs
+	// the resolver; DynamoMessages only writes it, and the messages table's
+	// stream delivers it (change data capture, ChangeMapping), as the seed
+	// serverless-graphql-subscriptions does.
+	Send(ctx context.Context, m Message) error
 	// List returns the latest messages of a chat, oldest first.
 	List(ctx context.Context, chatID string) ([]Message, error)
 }
@@ -42,12 +49,13 @@ type MemoryMessages struct {
 // NewMemoryMessages returns an empty MemoryMessages.
 func NewMemoryMessages() *MemoryMessages { return &MemoryMessages{chats: map[string][]Message{}} }
 
-// Add implements Messages.
-func (m *MemoryMessages) Add(_ context.Context, msg Message) error {
+// Send implements Messages: it keeps msg and publishes it to TopicChat
+// through the server that runs the resolver.
+func (m *MemoryMessages) Send(ctx context.Context, msg Message) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.chats[msg.ChatID] = append(m.chats[msg.ChatID], msg)
-	return nil
+	m.mu.Unlock()
+	return Publish(ctx, TopicChat, msg)
 }
 
 // List implements Messages.
@@ -59,14 +67,24 @@ func (m *MemoryMessages) List(_ context.Context, chatID string) ([]Message, erro
 }
 
 // DynamoMessages keeps messages in a DynamoDB table with key chatId (hash)
-// and sk = sentAt#id (range), so a chat's messages come back in order.
+// and sk = sentAt#id (range), so a chat's messages come back in order. The
+// table's stream is what delivers them: a function subscribed to it
+// (GQLAMBDA_HANDLER=messages on Lambda, a stream poller locally) maps each
+// new item to a chat event with ChangeMapping.
 type DynamoMessages struct {
 	Client *dynamodb.Client
 	Table  string
 }
 
-// Add implements Messages.
-func (d *DynamoMessages) Add(ctx context.Context, m Message) error {
+// ChangeMapping maps the changes of the messages table to events: a new
+// message (its item, whose attributes are those of Message, and sk) is
+// published to TopicChat, where each chat subscription's filter keeps the
+// messages of its chatId; edits would be published too; deletions
+// (none yet) and Time to Live expiries end nobody's subscription.
+var ChangeMapping = cdc.Mapping{Topic: TopicChat, OnRemove: cdc.Ignore}
+
+// Send implements Messages: it writes m, which the table's stream delivers.
+func (d *DynamoMessages) Send(ctx context.Context, m Message) error {
 	item := map[string]types.AttributeValue{
 		"chatId": &types.AttributeValueMemberS{Value: m.ChatID},
 		"sk":     &types.AttributeValueMemberS{Value: m.SentAt + "#" + m.ID},
@@ -111,8 +129,9 @@ func str(v types.AttributeValue) string {
 	return ""
 }
 
-// CreateMessagesTable creates the messages table if it does not exist (local
-// runs; on AWS the SAM template creates it).
+// CreateMessagesTable creates the messages table, with a NEW_IMAGE stream
+// (the deliveries), if it does not exist, and enables the stream of a table
+// that exists without one (local runs; on AWS the SAM template creates it).
 func CreateMessagesTable(ctx context.Context, client *dynamodb.Client, table string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName: aws.String(table),
@@ -124,10 +143,28 @@ func CreateMessagesTable(ctx context.Context, client *dynamodb.Client, table str
 			{AttributeName: aws.String("chatId"), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
 		},
-		BillingMode: types.BillingModePayPerRequest,
+		BillingMode:         types.BillingModePayPerRequest,
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage},
 	})
-	if _, exists := errors.AsType[*types.ResourceInUseException](err); err != nil && !exists {
+	_, exists := errors.AsType[*types.ResourceInUseException](err)
+	if err != nil && !exists {
 		return fmt.Errorf("create table %s: %w", table, err)
+	}
+	if !exists {
+		return nil
+	}
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		return fmt.Errorf("describe table %s: %w", table, err)
+	}
+	if spec := out.Table.StreamSpecification; spec != nil && aws.ToBool(spec.StreamEnabled) {
+		return nil
+	}
+	if _, err := client.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+		TableName:           aws.String(table),
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage},
+	}); err != nil {
+		return fmt.Errorf("enable the stream of table %s: %w", table, err)
 	}
 	return nil
 }

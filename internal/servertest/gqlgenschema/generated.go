@@ -41,6 +41,7 @@ type ComplexityRoot struct {
 		Room func(childComplexity int) int
 		Seen func(childComplexity int) int
 		Text func(childComplexity int) int
+		Via  func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -48,14 +49,18 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Hello  func(childComplexity int) int
-		Whoami func(childComplexity int) int
+		ConnData     func(childComplexity int) int
+		ContextValue func(childComplexity int) int
+		Fail         func(childComplexity int) int
+		Hello        func(childComplexity int) int
+		Whoami       func(childComplexity int) int
 	}
 
 	Subscription struct {
 		Big      func(childComplexity int) int
 		Filtered func(childComplexity int, where string) int
 		Greeted  func(childComplexity int) int
+		Matching func(childComplexity int, contains string) int
 		Messages func(childComplexity int, room *string) int
 		Refused  func(childComplexity int) int
 		Rooms    func(childComplexity int, rooms []string) int
@@ -68,6 +73,7 @@ type ComplexityRoot struct {
 
 type MessageResolver interface {
 	Seen(ctx context.Context, obj *Message) (int, error)
+	Via(ctx context.Context, obj *Message) (string, error)
 }
 type MutationResolver interface {
 	Send(ctx context.Context, room string, text string) (*Message, error)
@@ -75,6 +81,9 @@ type MutationResolver interface {
 type QueryResolver interface {
 	Hello(ctx context.Context) (string, error)
 	Whoami(ctx context.Context) (string, error)
+	ConnData(ctx context.Context) (string, error)
+	ContextValue(ctx context.Context) (string, error)
+	Fail(ctx context.Context) (*string, error)
 }
 type SubscriptionResolver interface {
 	Messages(ctx context.Context, room *string) (<-chan *Message, error)
@@ -83,6 +92,7 @@ type SubscriptionResolver interface {
 	Greeted(ctx context.Context) (<-chan *Message, error)
 	Filtered(ctx context.Context, where string) (<-chan *Message, error)
 	Rooms(ctx context.Context, rooms []string) (<-chan *Message, error)
+	Matching(ctx context.Context, contains string) (<-chan *Message, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -127,6 +137,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.Text(childComplexity), true
+	case "Message.via":
+		if e.ComplexityRoot.Message.Via == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Via(childComplexity), true
 
 	case "Mutation.send":
 		if e.ComplexityRoot.Mutation.Send == nil {
@@ -140,6 +156,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.Send(childComplexity, args["room"].(string), args["text"].(string)), true
 
+	case "Query.connData":
+		if e.ComplexityRoot.Query.ConnData == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ConnData(childComplexity), true
+	case "Query.contextValue":
+		if e.ComplexityRoot.Query.ContextValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ContextValue(childComplexity), true
+	case "Query.fail":
+		if e.ComplexityRoot.Query.Fail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Fail(childComplexity), true
 	case "Query.hello":
 		if e.ComplexityRoot.Query.Hello == nil {
 			break
@@ -177,6 +211,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Greeted(childComplexity), true
+	case "Subscription.matching":
+		if e.ComplexityRoot.Subscription.Matching == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_matching_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Matching(childComplexity, args["contains"].(string)), true
 	case "Subscription.messages":
 		if e.ComplexityRoot.Subscription.Messages == nil {
 			break
@@ -316,6 +361,8 @@ type Message {
   text: String!
   "Always 1; each resolution is counted (Env.Resolutions), which tells how many executions an event took."
   seen: Int!
+  "What Config.Context put in the context (Env.Via); fails when the text is \"boom\"."
+  via: String!
 }
 
 type Query {
@@ -323,6 +370,12 @@ type Query {
   hello: String!
   "The user of the connection's context, \"@\", the connection id."
   whoami: String!
+  "The data OnConnect kept for the connection, as JSON text, or \"\"."
+  connData: String!
+  "What Config.Context put in the context (servertest.ContextKey), or \"\"."
+  contextValue: String!
+  "Always fails, with a message that names a secret (Env.Fail)."
+  fail: String
 }
 
 type Mutation {
@@ -343,6 +396,8 @@ type Subscription {
   filtered(where: String!): Message!
   "The topics \"room:<room>\" of each room."
   rooms(rooms: [String!]!): Message!
+  "The messages topic, event by event through a predicate: the text contains the argument, and the connection's data is not muted."
+  matching(contains: String!): Message!
 }
 `, BuiltIn: false},
 }
@@ -362,6 +417,8 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_text(ctx, field)
 	case "seen":
 		return ec.fieldContext_Message_seen(ctx, field)
+	case "via":
+		return ec.fieldContext_Message_via(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Message", field.Name)
 }
@@ -529,6 +586,20 @@ func (ec *executionContext) field_Subscription_filtered_args(ctx context.Context
 		return nil, err
 	}
 	args["where"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_matching_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "contains",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["contains"] = arg0
 	return args, nil
 }
 
@@ -726,6 +797,29 @@ func (ec *executionContext) fieldContext_Message_seen(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Message", field, true, true, "Int")
 }
 
+func (ec *executionContext) _Message_via(ctx context.Context, field graphql.CollectedField, obj *Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_via(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Via(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Message_via(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "String")
+}
+
 func (ec *executionContext) _Mutation_send(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -813,6 +907,75 @@ func (ec *executionContext) _Query_whoami(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Query_whoami(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
+}
+
+func (ec *executionContext) _Query_connData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_connData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ConnData(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_connData(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
+}
+
+func (ec *executionContext) _Query_contextValue(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_contextValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ContextValue(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_contextValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
+}
+
+func (ec *executionContext) _Query_fail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_fail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Fail(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_fail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
 }
 
@@ -1096,6 +1259,50 @@ func (ec *executionContext) fieldContext_Subscription_rooms(ctx context.Context,
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_rooms_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_matching(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_matching(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Matching(ctx, fc.Args["contains"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋgqlambdaᚋgqlambdaᚋinternalᚋservertestᚋgqlgenschemaᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_matching(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_matching_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2215,6 +2422,12 @@ func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Message_seen(ctx, field, obj)
 				})
+		case "via":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_via(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -2306,6 +2519,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_whoami(ctx, field)
 				})
+		case "connData":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_connData(ctx, field)
+				})
+		case "contextValue":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_contextValue(ctx, field)
+				})
+		case "fail":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_fail(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -2362,6 +2593,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_filtered(ctx, fields[0])
 	case "rooms":
 		return ec._Subscription_rooms(ctx, fields[0])
+	case "matching":
+		return ec._Subscription_matching(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

@@ -8,6 +8,8 @@ type Message struct {
 	Text string `json:"text"`
 	// Always 1; each resolution is counted (Env.Resolutions), which tells how many executions an event took.
 	Seen int `json:"seen"`
+	// What Config.Context put in the context (Env.Via); fails when the text is "boom".
+	Via string `json:"via"`
 }
 
 type Mutation struct {

@@ -15,6 +15,10 @@ func (r *messageResolver) Seen(ctx context.Context, obj *Message) (int, error) {
 	return r.Env.Seen(ctx)
 }
 
+func (r *messageResolver) Via(ctx context.Context, obj *Message) (string, error) {
+	return r.Env.Via(ctx, obj.Text)
+}
+
 func (r *mutationResolver) Send(ctx context.Context, room string, text string) (*Message, error) {
 	m, err := r.Env.Send(ctx, room, text)
 	if err != nil {
@@ -29,6 +33,18 @@ func (r *queryResolver) Hello(ctx context.Context) (string, error) {
 
 func (r *queryResolver) Whoami(ctx context.Context) (string, error) {
 	return r.Env.Whoami(ctx)
+}
+
+func (r *queryResolver) ConnData(ctx context.Context) (string, error) {
+	return r.Env.ConnData(ctx)
+}
+
+func (r *queryResolver) ContextValue(ctx context.Context) (string, error) {
+	return r.Env.ContextValue(ctx)
+}
+
+func (r *queryResolver) Fail(ctx context.Context) (*string, error) {
+	return r.Env.Fail(ctx)
 }
 
 func (r *subscriptionResolver) Messages(ctx context.Context, room *string) (<-chan *Message, error) {
@@ -53,6 +69,10 @@ func (r *subscriptionResolver) Filtered(ctx context.Context, where string) (<-ch
 
 func (r *subscriptionResolver) Rooms(ctx context.Context, rooms []string) (<-chan *Message, error) {
 	return gqlgen.Subscribe[*Message](ctx, r.Env.Rooms())
+}
+
+func (r *subscriptionResolver) Matching(ctx context.Context, contains string) (<-chan *Message, error) {
+	return gqlgen.Subscribe[*Message](ctx, r.Env.Matching())
 }
 
 func (r *Resolver) Message() MessageResolver { return &messageResolver{r} }

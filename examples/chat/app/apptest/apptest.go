@@ -20,10 +20,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gqlambda/gqlambda/examples/chat/app"
 	"github.com/gqlambda/gqlambda/internal/dynamotest"
 	"github.com/gqlambda/gqlambda/internal/redistest"
+	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
 
 // Run runs every end-to-end test of the chat app on newEngine, as subtests.
@@ -155,7 +157,8 @@ func eventually(t *testing.T, check func() []string) {
 }
 
 // scenarios are the end-to-end runs: the chat on the in-memory store, on
-// DynamoDB Local with events through the events table's stream, and on
+// DynamoDB Local with broadcasts through the events table's stream and chat
+// messages by change data capture of the messages table, and on
 // redis-server with events fanned out directly.
 func scenarios(t *testing.T) []struct {
 	name string
@@ -191,6 +194,7 @@ func graphQLWS(t *testing.T, newEngine app.NewEngine, dir string) {
 			expectNoSubscriptions(t, a)
 			if opts.DynamoDB != "" {
 				expectEmptyTables(t, opts.TablePrefix)
+				expectNoChatEvents(t, opts.TablePrefix)
 			}
 			if opts.Redis != "" {
 				expectNoKeys(t, opts.KeyPrefix)
@@ -201,7 +205,9 @@ func graphQLWS(t *testing.T, newEngine app.NewEngine, dir string) {
 
 // expectEmptyTables scans the connections and subscriptions tables of
 // DynamoDB Local (a test may scan; the store never does): after every client
-// disconnected, nothing of them is left.
+// disconnected, nothing of them is left. The subscriptions table also holds
+// the delivery log's items (events delivered, remembered for the
+// redelivery window), which belong to no connection: those stay.
 func expectEmptyTables(t *testing.T, prefix string) {
 	t.Helper()
 	client := dynamotest.Client(t)
@@ -212,8 +218,15 @@ func expectEmptyTables(t *testing.T, prefix string) {
 			if err != nil {
 				return []string{err.Error()}
 			}
-			if len(out.Items) > 0 {
-				left = append(left, fmt.Sprintf("%s holds %d items after every client disconnected: %v", table, len(out.Items), out.Items[0]))
+			var items []map[string]types.AttributeValue
+			for _, item := range out.Items {
+				if _, delivery := item[dynamodb.AttrConnectionID]; !delivery && table == prefix+"subscriptions" {
+					continue // a delivery log item
+				}
+				items = append(items, item)
+			}
+			if len(items) > 0 {
+				left = append(left, fmt.Sprintf("%s holds %d items after every client disconnected: %v", table, len(items), items[0]))
 			}
 		}
 		return left
@@ -255,15 +268,13 @@ func browser(t *testing.T, newEngine app.NewEngine, dir string) {
 		t.Fatalf("%s is set but Chromium is missing (%v): run scripts/e2e-setup", envE2E, err)
 	}
 	for _, sc := range scenarios(t) {
-		if sc.name == "dynamodb" {
-			continue // events through the stream poller: covered by the clients' tests
-		}
 		t.Run(sc.name, func(t *testing.T) {
+			opts := sc.opts(t)
 			artifacts := artifactsDir(dir)
 			if sc.name != "memory" {
 				artifacts = filepath.Join(artifacts, sc.name)
 			}
-			a := startApp(t, newEngine, sc.opts(t))
+			a := startApp(t, newEngine, opts)
 			out := node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
 			t.Log(out)
 			for _, name := range []string{"chat-sender.png", "chat-receiver.png"} {
@@ -271,7 +282,28 @@ func browser(t *testing.T, newEngine app.NewEngine, dir string) {
 					t.Errorf("screenshot %s missing: %v", name, err)
 				}
 			}
+			if opts.DynamoDB != "" {
+				expectNoChatEvents(t, opts.TablePrefix)
+			}
 		})
+	}
+}
+
+// expectNoChatEvents checks that no chat message went through the events
+// table of DynamoDB Local: on DynamoDB they reach subscribers by change data
+// capture of the messages table, and the events table only carries
+// broadcasts.
+func expectNoChatEvents(t *testing.T, prefix string) {
+	t.Helper()
+	client := dynamotest.Client(t)
+	out, err := client.Scan(t.Context(), &awsdynamodb.ScanInput{TableName: aws.String(prefix + "events"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range out.Items {
+		if topic, ok := item[dynamodb.EventAttrTopic].(*types.AttributeValueMemberS); !ok || topic.Value != app.TopicBroadcast {
+			t.Errorf("the events table holds an event that is not a broadcast: %v", item)
+		}
 	}
 }
 
