@@ -22,6 +22,7 @@ const (
 	fieldAckToken    = "k"  // the token of the AcknowledgeConnection that set fieldAck
 	fieldContext     = "x"  // JSON; absent when empty
 	fieldAuthorizer  = "z"  // JSON; absent when empty
+	fieldData        = "d"  // JSON, what $connect's hook kept; absent when empty
 	fieldConnectedAt = "ca" // Unix ms; absent for the zero time
 	fieldExpiresAt   = "ex" // Unix ms; absent when the record never expires
 )
@@ -66,6 +67,7 @@ func connectionFields(c store.Connection) []any {
 	}
 	optional(fieldContext, string(c.Context))
 	optional(fieldAuthorizer, string(c.Authorizer))
+	optional(fieldData, string(c.Data))
 	if ms := millis(c.ConnectedAt); ms != 0 {
 		f = append(f, fieldConnectedAt, strconv.FormatInt(ms, 10))
 	}
@@ -99,6 +101,9 @@ func decodeConnection(id string, fields map[string]string) (connRecord, error) {
 	}
 	if v := fields[fieldAuthorizer]; v != "" {
 		r.conn.Authorizer = json.RawMessage(v)
+	}
+	if v := fields[fieldData]; v != "" {
+		r.conn.Data = json.RawMessage(v)
 	}
 	connectedAt, err := msField(fields, fieldConnectedAt)
 	if err != nil {
@@ -153,19 +158,20 @@ func pairs(v any) (map[string]string, error) {
 // that only Go reads. The connection and subscription ids are not in it: they
 // are the key and the field.
 //
-// The body is a version byte, a flags byte (bit 0: CompleteHook), the
-// creation time as a varint of Unix ms, the number of topics as a uvarint,
-// then the topics and the strings Filter (JSON), Query, OperationName,
-// Variables, Context, Endpoint and Protocol, each as a uvarint length and
-// its bytes.
-const bodyVersion = 1
+// The body is a version byte, a flags byte (bit 0: CompleteHook, bit 1:
+// Predicate), the creation time as a varint of Unix ms, the number of topics
+// as a uvarint, then the topics and the strings Filter (JSON), Query,
+// OperationName, Variables, Context, Endpoint, Protocol and (from version 2)
+// Data, each as a uvarint length and its bytes. Version 1 records, without
+// Data, still decode.
+const bodyVersion = 2
 
 // errRecord: a subscription record that does not decode.
 var errRecord = errors.New("malformed subscription record")
 
 // encodeSubscription returns the record of sub with revision rev.
 func encodeSubscription(sub store.Subscription, rev string, filterJSON []byte) string {
-	strs := []string{string(filterJSON), sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context), sub.Endpoint, sub.Protocol}
+	strs := []string{string(filterJSON), sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context), sub.Endpoint, sub.Protocol, string(sub.Data)}
 	size := 32 + len(rev)
 	for _, s := range strs {
 		size += len(s) + binary.MaxVarintLen32
@@ -181,6 +187,9 @@ func encodeSubscription(sub store.Subscription, rev string, filterJSON []byte) s
 	var flags byte
 	if sub.CompleteHook {
 		flags |= 1
+	}
+	if sub.Predicate {
+		flags |= 2
 	}
 	b = append(b, flags)
 	b = binary.AppendVarint(b, millis(sub.CreatedAt))
@@ -235,7 +244,8 @@ func decodeSubscription(connID, subID, v string) (subRecord, error) {
 		return fail(err)
 	}
 	d := decoder{s: body}
-	if d.byte() != bodyVersion {
+	version := d.byte()
+	if version != 1 && version != bodyVersion {
 		return fail(fmt.Errorf("%w: unknown version", errRecord))
 	}
 	flags := d.byte()
@@ -249,6 +259,7 @@ func decodeSubscription(connID, subID, v string) (subRecord, error) {
 		ID:           subID,
 		Topics:       make([]string, n),
 		CompleteHook: flags&1 != 0,
+		Predicate:    flags&2 != 0,
 		CreatedAt:    fromMillis(created),
 		ExpiresAt:    fromMillis(ex),
 	}}
@@ -262,6 +273,9 @@ func decodeSubscription(connID, subID, v string) (subRecord, error) {
 	r.sub.Context = rawJSON(d.string())
 	r.sub.Endpoint = d.string()
 	r.sub.Protocol = d.string()
+	if version >= 2 {
+		r.sub.Data = rawJSON(d.string())
+	}
 	if d.err != nil || d.s != "" {
 		return fail(errRecord)
 	}
