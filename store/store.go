@@ -10,7 +10,9 @@
 //
 // Implementations: store/memory (one process; tests and local development),
 // and store/dynamodb. Every implementation must pass
-// store/storetest.
+// store/storetest. A store may also implement the optional [DeliveryLog],
+// which the server uses to keep redelivered events from reaching a
+// subscription twice; both implementations do.
 package store
 
 import (
