@@ -75,8 +75,9 @@ type Hooks struct {
 
 	// OnError receives every failure the server handles without a caller to
 	// return it to: store and gateway failures, failed executions during
-	// fan-out (also from the stream handler), stream records that cannot be
-	// decoded, errors of hooks that cannot refuse. The error names the
+	// fan-out (also from the stream and source handlers), stream and source
+	// records that cannot be decoded or delivered, errors of hooks that
+	// cannot refuse. The error names the
 	// operation and the ids involved. It must not block for long.
 	OnError func(ctx context.Context, err error)
 }

@@ -10,7 +10,9 @@
 //
 // Implementations: store/memory (one process; tests and local development),
 // store/dynamodb and store/redis. Every implementation must pass
-// store/storetest.
+// store/storetest. A store may also implement the optional [DeliveryLog],
+// which the server uses to keep redelivered events from reaching a
+// subscription twice; all three implementations do.
 package store
 
 import (

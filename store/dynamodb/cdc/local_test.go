@@ -287,8 +287,8 @@ const envTTL = "GQLAMBDA_DYNAMODB_TTL_TEST"
 // hundreds, with thousands of expired items), so on the DynamoDB Local the
 // whole suite shares it can take many minutes (on a fresh one it takes a
 // second or two). The test therefore runs only with
-// GQLAMBDA_DYNAMODB_TTL_TEST=1, against a DynamoDB Local of its own, as
-// scripts/test runs it after the suite:
+// GQLAMBDA_DYNAMODB_TTL_TEST=1, on a fresh DynamoDB Local, as scripts/test
+// runs it before the rest of the suite:
 //
 //	GQLAMBDA_DYNAMODB_TTL_TEST=1 scripts/dynamodb-local run go test -run TestExpiryOnDynamoDBLocal ./store/dynamodb/cdc/
 //
