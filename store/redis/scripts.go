@@ -165,6 +165,7 @@ return 1
 // full.
 type scripts struct {
 	createConnection, acknowledge, subscribe, unsubscribe, disconnect, index *redis.Script
+	claimDelivery, finishDelivery                                            *redis.Script
 }
 
 func newScripts() scripts {
@@ -175,6 +176,8 @@ func newScripts() scripts {
 		unsubscribe:      redis.NewScript(scriptUnsubscribe),
 		disconnect:       redis.NewScript(scriptDisconnect),
 		index:            redis.NewScript(scriptIndex),
+		claimDelivery:    redis.NewScript(scriptClaimDelivery),
+		finishDelivery:   redis.NewScript(scriptFinishDelivery),
 	}
 }
 
