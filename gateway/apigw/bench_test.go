@@ -32,8 +32,9 @@ func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 var benchFrame = []byte(`{"id":"1","type":"next","payload":{"data":{"messageBroadcast":"hello m0123456789"}}}`)
 
 // BenchmarkPost measures one Post: "client" with a transport that answers
-// in process (the Client's own CPU and allocations per post), "loopback"
-// through net/http to an httptest server (the server's work included).
+// in process (the Client's own CPU and allocations per post), "loopback…"
+// through net/http to an httptest server (the server's work included),
+// with the default HTTP client and with an http.Client of the caller's.
 // Run with
 //
 //	go test -run '^$' -bench Post -benchmem ./gateway/apigw/
@@ -49,24 +50,36 @@ func BenchmarkPost(b *testing.B) {
 			}
 		}
 	})
-	b.Run("loopback", func(b *testing.B) {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.Copy(io.Discard, r.Body)
-			if !strings.Contains(r.URL.Path, "/@connections/") {
-				w.WriteHeader(http.StatusNotFound)
-			}
-		}))
-		defer srv.Close()
-		c := apigw.New(sdkClient(), &apigw.Options{HTTPClient: srv.Client()})
-		ctx := b.Context()
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := c.Post(ctx, srv.URL+"/prod", "L0SM9cOFvHcCIhw=", benchFrame); err != nil {
-					b.Error(err)
-					return
+	for _, tc := range []struct {
+		name string
+		opts func(srv *httptest.Server) *apigw.Options
+	}{
+		// The default HTTP client: the SDK's transport, called directly.
+		{"loopback", func(*httptest.Server) *apigw.Options { return nil }},
+		// An http.Client of the caller's, called through Do.
+		{"loopback-http.Client", func(srv *httptest.Server) *apigw.Options {
+			return &apigw.Options{HTTPClient: srv.Client()}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				if !strings.Contains(r.URL.Path, "/@connections/") {
+					w.WriteHeader(http.StatusNotFound)
 				}
-			}
+			}))
+			defer srv.Close()
+			c := apigw.New(sdkClient(), tc.opts(srv))
+			ctx := b.Context()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := c.Post(ctx, srv.URL+"/prod", "L0SM9cOFvHcCIhw=", benchFrame); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
-	})
+	}
 }

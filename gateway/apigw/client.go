@@ -64,6 +64,11 @@ const (
 	// calls to one endpoint, and the idle connections per host the default
 	// transport keeps.
 	defaultMaxInFlight = 1024
+	// defaultRate and defaultBurst are API Gateway's default account
+	// throttle: 10,000 requests per second with a burst of 5,000, shared by
+	// every API Gateway request of an account in a region.
+	defaultRate  = 10000
+	defaultBurst = 5000
 
 	// service is the SigV4 signing name of the @connections API.
 	service = "execute-api"
@@ -100,11 +105,29 @@ type Options struct {
 	// by one up to MaxInFlight again. Default 1024. The fan-out's own bound
 	// (gqlambda's Limits.FanOutConcurrency) is usually the lower one.
 	MaxInFlight int
+	// Rate is how many requests per second the Client sends at most to the
+	// https endpoints of one region, attempts and retries included; Burst
+	// is how many it may send at once before Rate paces them. API Gateway
+	// throttles every request of an account in a region (its REST, HTTP and
+	// WebSocket APIs and their @connections calls) with one bucket of
+	// 10,000 per second and a burst of 5,000 by default, so that a fan-out
+	// faster than that would be answered 429 and slow everything else of
+	// the account down. Defaults: 10,000 and 5,000, the default quota;
+	// lower them to leave room for the account's other traffic or for
+	// several publishers at once, raise them with a raised quota; a
+	// negative Rate turns pacing off. Plain http endpoints (emulators such
+	// as the local gateway; API Gateway serves only https) are not paced.
+	// Throttling that still happens is handled by the adaptive in-flight
+	// limit.
+	Rate  int
+	Burst int
 	// HTTPClient sends the requests. Default: the SDK client's HTTP client;
 	// when that is the SDK's default (an aws/transport/http
-	// BuildableClient), a copy of it that keeps up to MaxInFlight idle
-	// connections per host instead of the SDK's 10, so that a fan-out
-	// reuses its connections instead of opening new ones.
+	// BuildableClient, whose transport settings are kept), a copy of its
+	// transport that keeps up to MaxInFlight idle connections per host
+	// instead of the SDK's 10, so that a fan-out reuses its connections
+	// instead of opening new ones. (The BuildableClient's client timeout, if
+	// one was set, is replaced by AttemptTimeout.)
 	HTTPClient aws.HTTPClient
 	// Logger receives debug records about retries and closes. Default:
 	// discard.
@@ -159,16 +182,22 @@ func (e *ResponseError) Error() string {
 //
 // A Client is safe for concurrent use.
 type Client struct {
-	base   apigatewaymanagementapi.Options
-	opts   Options
-	log    *slog.Logger
-	http   aws.HTTPClient
+	base apigatewaymanagementapi.Options
+	opts Options
+	log  *slog.Logger
+	http aws.HTTPClient
+	// rt, when set, is the transport of http: requests go to it directly,
+	// without http.Client's redirect, cookie and timeout handling, which the
+	// @connections API does not need (Options.AttemptTimeout bounds each
+	// attempt).
+	rt     http.RoundTripper
 	creds  aws.CredentialsProvider // nil: requests are not signed
 	signer *v4.Signer
 
 	cache     sync.Map // endpoint as given → *target
 	mu        sync.Mutex
 	endpoints map[string]*target // by URL without trailing slash
+	buckets   map[string]*bucket // by region, for the https endpoints
 }
 
 // target is one API's callback URL: its signing region and its in-flight
@@ -177,6 +206,7 @@ type target struct {
 	base   string // the URL without trailing slash
 	region string
 	lim    *limiter
+	pace   *bucket // nil: not paced
 
 	apiOnce sync.Once
 	api     *apigatewaymanagementapi.Client // for Get, made on first use
@@ -211,6 +241,12 @@ func New(api *apigatewaymanagementapi.Client, opts *Options) *Client {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = defaultMaxInFlight
 	}
+	if o.Rate == 0 {
+		o.Rate = defaultRate
+	}
+	if o.Burst <= 0 {
+		o.Burst = defaultBurst
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -226,9 +262,21 @@ func New(api *apigatewaymanagementapi.Client, opts *Options) *Client {
 		http:      o.HTTPClient,
 		signer:    v4.NewSigner(),
 		endpoints: make(map[string]*target),
+		buckets:   make(map[string]*bucket),
+	}
+	if hc, ok := c.http.(*http.Client); ok && hc.Timeout == 0 && hc.Jar == nil && hc.CheckRedirect == nil {
+		// Nothing of http.Client's own is in use: go to its transport.
+		c.rt = cmp.Or[http.RoundTripper](hc.Transport, http.DefaultTransport)
 	}
 	if c.http == nil {
-		c.http = pooled(base.HTTPClient, o.MaxInFlight)
+		if tr := transportOf(base.HTTPClient); tr != nil {
+			tr.MaxIdleConns = max(tr.MaxIdleConns, o.MaxInFlight)
+			tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, o.MaxInFlight)
+			c.rt = tr
+			c.http = &http.Client{Transport: tr}
+		} else {
+			c.http = base.HTTPClient
+		}
 	}
 	switch p := base.Credentials; {
 	case p == nil, aws.IsCredentialsProvider(p, (*aws.AnonymousCredentials)(nil)):
@@ -240,21 +288,17 @@ func New(api *apigatewaymanagementapi.Client, opts *Options) *Client {
 	return c
 }
 
-// pooled returns the HTTP client of a Client whose Options.HTTPClient is
-// nil: sdk, with an idle pool of idle connections per host when it is the
-// SDK's buildable client (or there is none).
-func pooled(sdk aws.HTTPClient, idle int) aws.HTTPClient {
-	raise := func(t *http.Transport) {
-		t.MaxIdleConns = max(t.MaxIdleConns, idle)
-		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, idle)
-	}
+// transportOf returns a copy of the transport of the SDK's default HTTP
+// client sdk (a BuildableClient; nil gives the SDK's defaults), or nil when
+// sdk is another client.
+func transportOf(sdk aws.HTTPClient) *http.Transport {
 	switch hc := sdk.(type) {
 	case nil:
-		return awshttp.NewBuildableClient().WithTransportOptions(raise)
+		return awshttp.NewBuildableClient().GetTransport()
 	case *awshttp.BuildableClient:
-		return hc.WithTransportOptions(raise)
+		return hc.GetTransport()
 	default:
-		return hc
+		return nil
 	}
 }
 
@@ -365,7 +409,12 @@ func (c *Client) send(ctx context.Context, ep *target, method, connectionID stri
 	if err := c.sign(ctx, req, hash, ep.region, time.Now()); err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
+	var resp *http.Response
+	if c.rt != nil {
+		resp, err = c.rt.RoundTrip(req)
+	} else {
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		return err
 	}
@@ -465,6 +514,12 @@ func (c *Client) do(ctx context.Context, rawURL, connectionID string, call func(
 	}
 	var last error
 	for attempt := 0; ; attempt++ {
+		if err := ep.pace.wait(ctx); err != nil {
+			if last != nil {
+				return last
+			}
+			return err
+		}
 		if err := ep.lim.acquire(ctx); err != nil {
 			if last != nil {
 				return last
@@ -523,6 +578,13 @@ func (c *Client) endpoint(rawURL string) (*target, error) {
 			return nil, fmt.Errorf("apigw: invalid endpoint %q", rawURL)
 		}
 		ep = &target{base: base, region: cmp.Or(regionOf(u.Hostname()), c.base.Region), lim: newLimiter(c.opts.MaxInFlight)}
+		if u.Scheme == "https" && c.opts.Rate > 0 {
+			ep.pace = c.buckets[ep.region]
+			if ep.pace == nil {
+				ep.pace = newBucket(float64(c.opts.Rate), float64(c.opts.Burst))
+				c.buckets[ep.region] = ep.pace
+			}
+		}
 		c.endpoints[base] = ep
 	}
 	c.cache.Store(rawURL, ep)
@@ -615,6 +677,60 @@ func retryable(ctx context.Context, err error, status int) bool {
 		return false
 	}
 	return retry.RetryableConnectionError{}.IsErrorRetryable(err).Bool()
+}
+
+// bucket paces requests: a token bucket of rate tokens per second holding
+// at most burst, from which each request takes one, waiting for it if need
+// be. Waiters are served in the order they came.
+type bucket struct {
+	rate, burst float64
+
+	mu     sync.Mutex
+	tokens float64 // negative: reserved by waiters
+	last   time.Time
+}
+
+func newBucket(rate, burst float64) *bucket {
+	return &bucket{rate: rate, burst: burst, tokens: burst, last: time.Now()}
+}
+
+// wait takes a token, waiting until the bucket has one for this caller. It
+// fails at once, with an error wrapping context.DeadlineExceeded, when the
+// context's deadline comes first, and with the context's error when it ends
+// while waiting. A nil bucket does not pace.
+func (b *bucket) wait(ctx context.Context) error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	now := time.Now()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	b.tokens--
+	var d time.Duration
+	if b.tokens < 0 {
+		d = time.Duration(-b.tokens / b.rate * float64(time.Second))
+	}
+	b.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		b.refund()
+		return fmt.Errorf("paced to %g requests per second: no turn before the deadline: %w", b.rate, context.DeadlineExceeded)
+	}
+	if !sleep(ctx, d) {
+		b.refund()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// refund gives back the token of a caller that stopped waiting.
+func (b *bucket) refund() {
+	b.mu.Lock()
+	b.tokens++
+	b.mu.Unlock()
 }
 
 // limiter bounds the concurrent calls to one endpoint with an adjustable

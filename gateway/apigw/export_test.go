@@ -3,8 +3,6 @@ package apigw
 import (
 	"net/http"
 	"time"
-
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
 // EndpointCount returns the number of endpoints c has created SDK clients
@@ -39,9 +37,9 @@ func Sign(c *Client, req *http.Request, hash, region string, t time.Time) error 
 // IdleConnsPerHost returns the MaxIdleConnsPerHost of c's HTTP client's
 // transport, or -1 when it is not one the package built.
 func IdleConnsPerHost(c *Client) int {
-	b, ok := c.http.(*awshttp.BuildableClient)
+	t, ok := c.rt.(*http.Transport)
 	if !ok {
 		return -1
 	}
-	return b.GetTransport().MaxIdleConnsPerHost
+	return t.MaxIdleConnsPerHost
 }

@@ -339,13 +339,113 @@ func TestDefaultHTTPClientKeepsConnections(t *testing.T) {
 		{name: "nil client", want: 1024},
 		{name: "SDK default client", api: sdkClient(), want: 1024},
 		{name: "SDK default client, MaxInFlight", api: sdkClient(), opts: &apigw.Options{MaxInFlight: 300}, want: 300},
-		{name: "own HTTP client", api: sdkClient(), opts: &apigw.Options{HTTPClient: http.DefaultClient}, want: -1},
+		{name: "own transport is kept", api: sdkClient(), opts: &apigw.Options{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 7}}}, want: 7},
+		{name: "own HTTP client", api: sdkClient(), opts: &apigw.Options{HTTPClient: httpClientFunc(http.DefaultClient.Do)}, want: -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := apigw.IdleConnsPerHost(apigw.New(tt.api, tt.opts)); got != tt.want {
 				t.Errorf("idle connections per host = %d, want %d", got, tt.want)
 			}
+		})
+	}
+}
+
+func TestPacing(t *testing.T) {
+	tests := []struct {
+		name        string
+		endpoints   []string // posted to in turn
+		rate, burst int
+		posts       int
+		deadline    time.Duration // of each post's context; 0: none
+		want        time.Duration // until every post is sent
+		wantFailed  int
+	}{
+		{
+			name:      "burst, then the rate",
+			endpoints: []string{"https://abc.execute-api.eu-west-1.amazonaws.com/prod"},
+			rate:      100, burst: 10, posts: 30,
+			want: 200 * time.Millisecond,
+		},
+		{
+			name:      "default: API Gateway's throttle",
+			endpoints: []string{"https://abc.execute-api.eu-west-1.amazonaws.com/prod"},
+			posts:     5600,
+			want:      60 * time.Millisecond, // 5,000 at once, 600 more at 10,000 a second
+		},
+		{
+			name: "one bucket per region",
+			endpoints: []string{
+				"https://abc.execute-api.eu-west-1.amazonaws.com/prod", "https://def.execute-api.eu-west-1.amazonaws.com/dev",
+				"https://abc.execute-api.us-east-1.amazonaws.com/prod",
+			},
+			rate: 100, burst: 10, posts: 30,
+			want: 100 * time.Millisecond, // eu-west-1: 20 posts, 10 over the burst
+		},
+		{
+			name:      "plain http is not paced",
+			endpoints: []string{"http://127.0.0.1:3001/local"},
+			rate:      100, burst: 10, posts: 30,
+		},
+		{
+			name:      "pacing off",
+			endpoints: []string{"https://abc.execute-api.eu-west-1.amazonaws.com/prod"},
+			rate:      -1, posts: 30,
+		},
+		{
+			name:      "no turn before the deadline",
+			endpoints: []string{"https://abc.execute-api.eu-west-1.amazonaws.com/prod"},
+			rate:      100, burst: 10, posts: 30, deadline: 105 * time.Millisecond,
+			want: 100 * time.Millisecond, wantFailed: 10,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hc := &attemptClient{}
+				c := apigw.New(sdkClient(), &apigw.Options{Rate: tt.rate, Burst: tt.burst, HTTPClient: hc, MaxAttempts: 1})
+				start := time.Now()
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				var last time.Time
+				failed := 0
+				for i := range tt.posts {
+					wg.Go(func() {
+						ctx := t.Context()
+						if tt.deadline > 0 {
+							var cancel context.CancelFunc
+							ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+							defer cancel()
+						}
+						err := c.Post(ctx, tt.endpoints[i%len(tt.endpoints)], "c1", []byte("x"))
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							if !errors.Is(err, context.DeadlineExceeded) {
+								t.Errorf("post %d: %v", i, err)
+							}
+							failed++
+							return
+						}
+						if now := time.Now(); now.After(last) {
+							last = now
+						}
+					})
+				}
+				wg.Wait()
+				if last.IsZero() {
+					last = start
+				}
+				if got := last.Sub(start); got < tt.want-time.Millisecond || got > tt.want+time.Millisecond {
+					t.Errorf("the posts were sent within %v, want %v", got, tt.want)
+				}
+				if failed != tt.wantFailed {
+					t.Errorf("%d posts failed, want %d", failed, tt.wantFailed)
+				}
+				if hc.calls != tt.posts-tt.wantFailed {
+					t.Errorf("%d requests, want %d", hc.calls, tt.posts-tt.wantFailed)
+				}
+			})
 		})
 	}
 }
