@@ -1,16 +1,16 @@
 package gqlambda
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/store"
@@ -168,7 +168,7 @@ type fanout struct {
 	complete bool
 
 	mu    sync.Mutex
-	execs map[execKey]*execution
+	execs map[uint64]*execution // by execution key hash, chained
 
 	gone sync.Map // connection ids whose state this fan-out deleted
 
@@ -177,25 +177,60 @@ type fanout struct {
 	delivered, goneN, failed, duplicates, rejected atomic.Int64
 }
 
-// execKey identifies executions whose results are equal: same document,
-// operation, variables, connection context and connection data.
-type execKey struct {
-	query, operationName, variables, context, data string
-}
-
+// execution is one run of a document shared by the subscriptions whose
+// results are equal: same document, operation, variables, connection context
+// and connection data (the execution key).
 type execution struct {
+	query, operationName     string
+	variables, context, data []byte
+	next                     *execution // another key of the same hash
+
 	once   sync.Once
 	result []byte
 	err    error
+}
+
+// execSeed seeds the hash of execution keys.
+var execSeed = maphash.MakeSeed()
+
+// matches reports whether sub has e's execution key.
+func (e *execution) matches(sub *store.Subscription) bool {
+	return e.query == sub.Query && e.operationName == sub.OperationName &&
+		bytes.Equal(e.variables, sub.Variables) && bytes.Equal(e.context, sub.Context) &&
+		bytes.Equal(e.data, sub.Data)
+}
+
+// worker is the state of one delivery goroutine of a fan-out.
+type worker struct {
+	// last is the execution of the previous subscription this worker
+	// delivered: subscriptions of one topic mostly share one, which is then
+	// found without a lock or a hash.
+	last *execution
 }
 
 func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (PublishResult, error) {
 	if s.sender == nil {
 		return PublishResult{}, ErrNoSender
 	}
-	f := &fanout{s: s, pub: p, complete: complete, execs: make(map[execKey]*execution), dedup: s.newDedup(p, complete)}
-	var g errgroup.Group
-	g.SetLimit(s.limits.FanOutConcurrency)
+	f := &fanout{s: s, pub: p, complete: complete, execs: make(map[uint64]*execution), dedup: s.newDedup(p, complete)}
+	// Long-lived workers, started as the subscriptions come and at most
+	// FanOutConcurrency of them, take the subscriptions from an unbuffered
+	// channel: the store is read only as fast as they deliver, the first
+	// delivery starts with the first subscription read, and no goroutine
+	// is started per subscription.
+	work := make(chan store.Subscription)
+	var wg sync.WaitGroup
+	workers := 0
+	run := func() {
+		var w worker
+		for sub := range work {
+			if f.complete {
+				f.completeOne(ctx, sub)
+			} else {
+				f.deliver(ctx, &w, sub)
+			}
+		}
+	}
 	var res PublishResult
 	var stopErr error
 	for sub, err := range s.store.TopicSubscriptions(ctx, p.topic) {
@@ -208,16 +243,19 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 			continue
 		}
 		res.Matched++
-		g.Go(func() error {
-			if f.complete {
-				f.completeOne(ctx, sub)
-			} else {
-				f.deliver(ctx, sub)
-			}
-			return nil
-		})
+		select {
+		case work <- sub:
+			continue
+		default: // every worker is busy
+		}
+		if workers < s.limits.FanOutConcurrency {
+			workers++
+			wg.Go(run)
+		}
+		work <- sub
 	}
-	_ = g.Wait() // deliveries report through counters, never errors
+	close(work)
+	wg.Wait()
 	res.Delivered = int(f.delivered.Load())
 	res.Gone = int(f.goneN.Load())
 	res.Failed = int(f.failed.Load())
@@ -232,12 +270,12 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	}
 	s.log.DebugContext(ctx, "fan-out done", slog.String("topic", p.topic), slog.Bool("complete", complete),
 		slog.Int("matched", res.Matched), slog.Int("filtered", res.Filtered), slog.Int("delivered", res.Delivered),
-		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed), slog.Int("duplicates", res.Duplicates))
+		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed), slog.Int("duplicates", res.Duplicates), slog.Int("workers", workers))
 	return res, stopErr
 }
 
 // deliver executes sub for the event and posts the result.
-func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
+func (f *fanout) deliver(ctx context.Context, w *worker, sub store.Subscription) {
 	s := f.s
 	if !f.admits(ctx, sub) {
 		return
@@ -255,7 +293,7 @@ func (f *fanout) deliver(ctx context.Context, sub store.Subscription) {
 		f.fail(ctx, sub, fmt.Errorf("unknown subprotocol %q", sub.Protocol))
 		return
 	}
-	result, err := f.execute(ctx, sub)
+	result, err := f.execute(ctx, w, &sub)
 	if err != nil {
 		f.fail(ctx, sub, fmt.Errorf("execute: %w", err))
 		return
@@ -332,22 +370,46 @@ func (f *fanout) fail(ctx context.Context, sub store.Subscription, err error) {
 
 // execute runs sub's document with the event's payload as root value; equal
 // executions of one fan-out share one run unless ExecutePerConnection is set.
-func (f *fanout) execute(ctx context.Context, sub store.Subscription) ([]byte, error) {
+func (f *fanout) execute(ctx context.Context, w *worker, sub *store.Subscription) ([]byte, error) {
 	if f.s.perConn {
-		return f.s.executeSubscription(ctx, sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
+		return f.s.executeSubscription(ctx, *sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
 	}
-	key := execKey{sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context), string(sub.Data)}
-	f.mu.Lock()
-	e := f.execs[key]
-	if e == nil {
-		e = &execution{}
-		f.execs[key] = e
+	e := w.last
+	if e == nil || !e.matches(sub) {
+		e = f.execution(sub)
+		w.last = e
 	}
-	f.mu.Unlock()
 	e.once.Do(func() {
-		e.result, e.err = f.s.executeSubscription(ctx, sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
+		e.result, e.err = f.s.executeSubscription(ctx, *sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
 	})
 	return e.result, e.err
+}
+
+// execution returns the shared execution of sub's execution key, adding
+// it on first use.
+func (f *fanout) execution(sub *store.Subscription) *execution {
+	var h maphash.Hash
+	h.SetSeed(execSeed)
+	h.WriteString(sub.Query)
+	h.WriteByte(0)
+	h.WriteString(sub.OperationName)
+	h.WriteByte(0)
+	h.Write(sub.Variables)
+	h.WriteByte(0)
+	h.Write(sub.Context)
+	h.WriteByte(0)
+	h.Write(sub.Data)
+	key := h.Sum64()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for e := f.execs[key]; e != nil; e = e.next {
+		if e.matches(sub) {
+			return e
+		}
+	}
+	e := &execution{query: sub.Query, operationName: sub.OperationName, variables: sub.Variables, context: sub.Context, data: sub.Data, next: f.execs[key]}
+	f.execs[key] = e
+	return e
 }
 
 // executeSubscription runs sub's document once with root as root value.
@@ -383,6 +445,6 @@ func (s *Server) deliverInitial(ctx context.Context, sub store.Subscription, pay
 			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
 		return
 	}
-	f := &fanout{s: s, pub: p, execs: make(map[execKey]*execution)}
-	f.deliver(ctx, sub)
+	f := &fanout{s: s, pub: p, execs: make(map[uint64]*execution)}
+	f.deliver(ctx, &worker{}, sub)
 }

@@ -150,7 +150,14 @@ type Limits struct {
 	// subscription. Default: 65536 (DynamoDB items hold at most 400 KB).
 	MaxSubscriptionBytes int
 	// FanOutConcurrency is how many deliveries of one Publish or Complete
-	// run at once (executing, posting, retrying). Default: 256.
+	// run at once (executing, posting, retrying): the most posts in flight,
+	// and so the memory of a fan-out, whatever the number of subscribers.
+	// Default: 1,024. At a post's round trip of L seconds the fan-out sends
+	// up to FanOutConcurrency/L posts per second; on AWS, apigw.Client paces
+	// them to API Gateway's account throttle (apigw.Options.Rate, 10,000
+	// per second), so the bound only needs to cover that rate times the
+	// round trip. Lower it to bound memory further (each delivery in flight
+	// holds a goroutine, a frame and, with apigw.Client, a connection).
 	FanOutConcurrency int
 	// MaxDocumentBytes bounds a GraphQL document (the query text of an
 	// operation, over the socket or HTTP). Default: 32768. Negative: no
@@ -186,7 +193,7 @@ const (
 	defaultMaxMessage        = 128 << 10
 	defaultMaxContext        = 16 << 10
 	defaultMaxSubscription   = 64 << 10
-	defaultFanOut            = 256
+	defaultFanOut            = 1024
 	defaultConnectionTTL     = 2*time.Hour + 10*time.Minute
 	defaultSubprotocol       = transportws.Subprotocol
 	unknownConnectionCode    = 1013 // Try Again Later: the client reconnects

@@ -1,6 +1,7 @@
 package localgateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -53,6 +54,17 @@ type conn struct {
 
 	ws    *websocket.Conn
 	guard *frameGuard
+
+	// writeMu serialises the gateway's posts to the connection. writing is
+	// when the write of the current post started, as a duration since start
+	// (at least 1); 0 when no post is being written. The gateway's sweep
+	// goroutine disconnects a connection whose write takes longer than
+	// WriteTimeout.
+	writeMu sync.Mutex
+	writing atomic.Int64
+	// buf holds the message being read, reused from one message to the
+	// next.
+	buf bytes.Buffer
 
 	// lastActive is the real time of the last message either way, as a
 	// duration since start; lastActiveAt is the same by the gateway's
@@ -168,9 +180,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// a client may be posted to as soon as its handshake completes; the
 	// gateway's calls wait for it to be ready.
 	gw := &guardWriter{ResponseWriter: w, maxFrame: g.maxFrame, maxMessage: g.maxMessage, onHijack: func() {
-		g.mu.Lock()
-		g.conns[c.id] = c
-		g.mu.Unlock()
+		g.register(c)
 	}}
 	ws, err := websocket.Accept(gw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // API Gateway does not check Origin
@@ -233,10 +243,13 @@ func refuse(w http.ResponseWriter, status int, resp events.APIGatewayProxyRespon
 }
 
 // read delivers the connection's messages one at a time, then its
-// $disconnect.
+// $disconnect. Reads are not bounded by a context (the watch goroutine, the
+// gateway's closes and Shutdown end them by closing the connection), which
+// spares the WebSocket library a timer per frame.
 func (g *Gateway) read(c *conn, log *slog.Logger) {
+	ctx := context.WithoutCancel(g.ctx)
 	for {
-		typ, data, err := c.ws.Read(g.ctx)
+		typ, err := c.readMessage(ctx)
 		if err != nil {
 			if c.guard != nil && c.guard.tooBig.Load() {
 				log.InfoContext(g.ctx, "localgateway: frame or message too big: closing")
@@ -255,7 +268,7 @@ func (g *Gateway) read(c *conn, log *slog.Logger) {
 			g.startClose(c, closeUnsupported)
 			continue
 		}
-		ev := g.messageEvent(c, data, binary)
+		ev := g.messageEvent(c, c.buf.Bytes(), binary)
 		if _, err := g.invoke(g.ctx, ev); err != nil {
 			log.ErrorContext(g.ctx, "localgateway: $default handler failed", slog.Any("error", err))
 			if !c.isClosing() {
@@ -263,6 +276,19 @@ func (g *Gateway) read(c *conn, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// readMessage reads the next message into c.buf.
+func (c *conn) readMessage(ctx context.Context) (websocket.MessageType, error) {
+	typ, r, err := c.ws.Reader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	c.buf.Reset()
+	if _, err := c.buf.ReadFrom(r); err != nil {
+		return 0, err
+	}
+	return typ, nil
 }
 
 // finish ends a connection whose reads failed: the client closed it, it
@@ -344,24 +370,30 @@ func (g *Gateway) watch(c *conn) {
 // send writes frame to the client as one message: a text message when it
 // is UTF-8, binary otherwise, in frames of at most MaxFrameBytes. The write
 // ignores ctx's cancellation (which would make the WebSocket library drop
-// the connection) and is bounded by WriteTimeout instead; a client that
-// cannot take the message in time is disconnected.
+// the connection) and is bounded by WriteTimeout instead (see
+// Gateway.sweep); a client that cannot take the message in time is
+// disconnected.
 func (c *conn) send(ctx context.Context, g *Gateway, frame []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.writeTimeout)
-	defer cancel()
 	typ := websocket.MessageText
 	if !utf8.Valid(frame) {
 		typ = websocket.MessageBinary
 	}
+	// A context without Done: the WebSocket library then sets up no timer
+	// of its own.
+	wctx := context.WithoutCancel(ctx)
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.writing.Store(max(1, int64(time.Since(c.start))))
 	var err error
 	if int64(len(frame)) <= g.maxFrame {
 		err = c.ws.Write(wctx, typ, frame)
 	} else {
 		err = writeFragmented(wctx, c.ws, typ, frame, int(g.maxFrame))
 	}
+	c.writing.Store(0)
 	if err != nil {
 		c.drop()
 		return err

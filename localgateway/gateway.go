@@ -84,7 +84,9 @@ type Options struct {
 	// WriteTimeout bounds the write of one posted message. A client that
 	// does not take a message within it is disconnected, and the post
 	// fails with gateway.ErrGone: a slow client never holds up the others.
-	// Default 10 seconds.
+	// Writes are checked every quarter of WriteTimeout (by one goroutine,
+	// from the first connection until Shutdown), so a stalled write ends
+	// within 1.25 times WriteTimeout. Default 10 seconds.
 	WriteTimeout time.Duration
 
 	// CodelessClose makes [Gateway.Close] close connections as API
@@ -154,9 +156,13 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	conns    map[string]*conn
 	shutdown bool
+	// sweeping is set once the goroutine that enforces WriteTimeout runs;
+	// stopSweep ends it.
+	sweeping  bool
+	stopSweep chan struct{}
 	// wg counts the handshakes and connections in progress and the
 	// closes they started.
 	wg sync.WaitGroup
@@ -183,6 +189,7 @@ func New(opts Options) (*Gateway, error) {
 		log:          opts.Logger,
 		now:          opts.Now,
 		conns:        make(map[string]*conn),
+		stopSweep:    make(chan struct{}),
 	}
 	if !strings.HasPrefix(g.path, "/") {
 		return nil, fmt.Errorf("localgateway: Options.Path %q does not begin with /", g.path)
@@ -317,9 +324,9 @@ func (g *Gateway) track() bool {
 
 // lookup returns the open connection id.
 func (g *Gateway) lookup(id string) *conn {
-	g.mu.Lock()
+	g.mu.RLock()
 	c := g.conns[id]
-	g.mu.Unlock()
+	g.mu.RUnlock()
 	if c == nil {
 		return nil
 	}
@@ -367,6 +374,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		g.endSweep()
 		return nil
 	case <-ctx.Done():
 		g.cancel()
@@ -381,6 +389,58 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			}
 		}
 		g.mu.Unlock()
+		g.endSweep()
 		return fmt.Errorf("localgateway: shutdown: %w", ctx.Err())
+	}
+}
+
+// register adds the connection c, and starts the goroutine that enforces
+// WriteTimeout with the first one.
+func (g *Gateway) register(c *conn) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.conns[c.id] = c
+	if !g.sweeping && !g.shutdown {
+		g.sweeping = true
+		go g.sweep()
+	}
+}
+
+// endSweep stops the goroutine that enforces WriteTimeout.
+func (g *Gateway) endSweep() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sweeping {
+		g.sweeping = false
+		close(g.stopSweep)
+	}
+}
+
+// sweep disconnects, every quarter of WriteTimeout, the connections whose
+// current post has been writing for longer than WriteTimeout: a post's
+// write is bounded by WriteTimeout and a quarter of it at most. One
+// goroutine for every connection, instead of a timer per write.
+func (g *Gateway) sweep() {
+	t := time.NewTicker(max(g.writeTimeout/4, time.Millisecond))
+	defer t.Stop()
+	var late []*conn
+	for {
+		select {
+		case <-g.stopSweep:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		late = late[:0]
+		g.mu.RLock()
+		for _, c := range g.conns {
+			if at := c.writing.Load(); at != 0 && now.Sub(c.start)-time.Duration(at) > g.writeTimeout {
+				late = append(late, c)
+			}
+		}
+		g.mu.RUnlock()
+		for _, c := range late {
+			c.drop()
+		}
 	}
 }

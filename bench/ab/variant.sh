@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the adapter against a copy of the module with patches applied, for
-# A/B runs of changes to the library (see patches/):
+# A/B runs of changes to the library:
 #
-#   bash bench/ab/variant.sh /tmp/adapter-pool bench/ab/patches/worker-pool.patch
+#   bash bench/ab/variant.sh /tmp/adapter-x my-change.patch
 #
 # Run from the module root; the work tree is not touched.
 set -euo pipefail

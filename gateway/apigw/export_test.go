@@ -1,5 +1,10 @@
 package apigw
 
+import (
+	"net/http"
+	"time"
+)
+
 // EndpointCount returns the number of endpoints c has created SDK clients
 // for.
 func EndpointCount(c *Client) int {
@@ -22,4 +27,19 @@ func Limit(c *Client, endpoint string) int {
 }
 
 // MaxInFlight is the initial in-flight limit of an endpoint.
-const MaxInFlight = maxInFlight
+const MaxInFlight = defaultMaxInFlight
+
+// Sign signs req as c signs its requests, for region at t.
+func Sign(c *Client, req *http.Request, hash, region string, t time.Time) error {
+	return c.sign(req.Context(), req, hash, region, t)
+}
+
+// IdleConnsPerHost returns the MaxIdleConnsPerHost of c's HTTP client's
+// transport, or -1 when it is not one the package built.
+func IdleConnsPerHost(c *Client) int {
+	t, ok := c.rt.(*http.Transport)
+	if !ok {
+		return -1
+	}
+	return t.MaxIdleConnsPerHost
+}

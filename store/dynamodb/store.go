@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +46,9 @@ const claimTimeout = 30 * time.Second
 // while the deletion runs; an item whose deleter crashed still goes in time.
 const claimTTL = time.Hour
 
+// defaultFirstPage is the default of Options.FirstPageSize.
+const defaultFirstPage = 64
+
 // readAhead is how many subscriptions TopicSubscriptions reads ahead of the
 // loop, over every shard.
 const readAhead = 64
@@ -82,9 +84,15 @@ type Options struct {
 	// data. Default 1.
 	Shards int
 
-	// PageSize is the Limit of each Query of TopicSubscriptions. Default 0:
-	// DynamoDB's own, pages of up to 1 MB.
+	// PageSize is the Limit of each Query of TopicSubscriptions after the
+	// first. Default 0: DynamoDB's own, pages of up to 1 MB.
 	PageSize int32
+
+	// FirstPageSize is the Limit of the first Query of each shard of
+	// TopicSubscriptions, kept small so that a fan-out starts posting after
+	// one short read instead of a page of up to 1 MB. Default 64; with a
+	// PageSize below it, PageSize.
+	FirstPageSize int32
 
 	// MaxAttempts bounds the attempts of a request that DynamoDB partly
 	// refused: unprocessed items and keys of batch requests, and
@@ -108,11 +116,12 @@ type Options struct {
 //
 // Each connection item lists its subscriptions (their topics, key shard and
 // revision) in a map, and every write that must be atomic is a conditional
-// write of that item, in a transaction with the subscription items when
-// there are some:
+// write of that item, alone or in a transaction with the subscription items:
 //
-//   - CreateSubscription adds the map entry on condition that the connection
-//     is live and the entry absent, and puts one item per topic.
+//   - CreateSubscription puts one item per topic, each on condition that its
+//     key is free, then adds the map entry on condition that the connection
+//     is live and the entry absent; when that is refused, it deletes the
+//     items it put.
 //   - DeleteSubscription removes the entry on condition that it is the one
 //     it read, and deletes the items: of concurrent deletions one wins.
 //   - DeleteConnection first claims the connection item (it sets
@@ -131,6 +140,7 @@ type Store struct {
 	api         API
 	shards      int
 	pageSize    int32
+	firstPage   int32
 	maxAttempts int
 	now         func() time.Time
 	log         *slog.Logger
@@ -153,6 +163,7 @@ func New(client API, opts *Options) *Store {
 		api:         client,
 		shards:      max(o.Shards, 1),
 		pageSize:    max(o.PageSize, 0),
+		firstPage:   o.FirstPageSize,
 		maxAttempts: o.MaxAttempts,
 		now:         o.Now,
 		log:         o.Logger,
@@ -160,6 +171,12 @@ func New(client API, opts *Options) *Store {
 	}
 	if s.maxAttempts <= 0 {
 		s.maxAttempts = defaultMaxAttempts
+	}
+	if s.firstPage <= 0 {
+		s.firstPage = defaultFirstPage
+	}
+	if s.pageSize > 0 {
+		s.firstPage = min(s.firstPage, s.pageSize)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -244,7 +261,6 @@ func newRev() string {
 const (
 	reasonNone              = "None"
 	reasonConditionalFailed = "ConditionalCheckFailed"
-	reasonValidation        = "ValidationError"
 )
 
 // retryableReasons are the cancellation reasons a transaction is retried
@@ -270,21 +286,6 @@ func cancellation(err error, i int) (code string, old item, ok bool) {
 		code = *r.Code
 	}
 	return code, r.Item, true
-}
-
-// cancelledAt returns the index of the first transaction item cancelled with
-// code, or -1.
-func cancelledAt(err error, code string) int {
-	tc, ok := errors.AsType[*types.TransactionCanceledException](err)
-	if !ok {
-		return -1
-	}
-	for i, r := range tc.CancellationReasons {
-		if r.Code != nil && *r.Code == code {
-			return i
-		}
-	}
-	return -1
 }
 
 // retryable reports whether err is a conflict with a concurrent transaction
@@ -316,17 +317,6 @@ func retryable(err error) bool {
 // conditionFailed returns the ConditionalCheckFailedException of err.
 func conditionFailed(err error) (*types.ConditionalCheckFailedException, bool) {
 	return errors.AsType[*types.ConditionalCheckFailedException](err)
-}
-
-// tooLarge reports whether transaction item i was cancelled because the item
-// would exceed DynamoDB's item size.
-func tooLarge(err error, i int) bool {
-	tc, ok := errors.AsType[*types.TransactionCanceledException](err)
-	if !ok || i >= len(tc.CancellationReasons) {
-		return false
-	}
-	r := tc.CancellationReasons[i]
-	return deref(r.Code) == reasonValidation && strings.Contains(strings.ToLower(deref(r.Message)), "size")
 }
 
 func deref(s *string) string {

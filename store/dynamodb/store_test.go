@@ -434,7 +434,8 @@ type countingAPI struct {
 	queries     atomic.Int32
 	inFlight    atomic.Int32 // queries running
 	// pages, when not nil, records the answer to every query.
-	pages []queryPage
+	pages  []queryPage
+	limits []int32 // the Limit of each query of the subscriptions table, 0: none
 	// unprocessedWrites, when set, is how many of the calls from the first
 	// on return half their requests unprocessed, instead of sending them.
 	unprocessedWrites int
@@ -502,6 +503,11 @@ func (a *countingAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetIte
 }
 
 func (a *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	a.mu.Lock()
+	if in.IndexName == nil {
+		a.limits = append(a.limits, deref32(in.Limit))
+	}
+	a.mu.Unlock()
 	a.queries.Add(1)
 	a.inFlight.Add(1)
 	defer a.inFlight.Add(-1)
@@ -926,6 +932,64 @@ func TestTopicSubscriptionsStopsReaders(t *testing.T) {
 		if late := api.queries.Load(); late != after {
 			t.Errorf("break after %d: %d queries started after the loop ended", stopAt, late-after)
 		}
+	}
+}
+
+func deref32(n *int32) int32 {
+	if n == nil {
+		return 0
+	}
+	return *n
+}
+
+// TestTopicPages checks the Limit of each Query of TopicSubscriptions: a
+// small first page, then pages of PageSize (0: DynamoDB's 1 MB), and that
+// every subscription is yielded once whatever the pages.
+func TestTopicPages(t *testing.T) {
+	const subs = 150
+	tests := []struct {
+		name       string
+		opts       Options
+		wantFirst  int32
+		wantOthers int32 // the Limit of every later query
+	}{
+		{name: "defaults", wantFirst: defaultFirstPage, wantOthers: 0},
+		{name: "page size", opts: Options{PageSize: 100}, wantFirst: defaultFirstPage, wantOthers: 100},
+		{name: "page size below the first page", opts: Options{PageSize: 40}, wantFirst: 40, wantOthers: 40},
+		{name: "first page size", opts: Options{FirstPageSize: 7, PageSize: 50}, wantFirst: 7, wantOthers: 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.opts)
+			want := f.connected("c", subs, "t")
+			f.api.mu.Lock()
+			f.api.limits = nil
+			f.api.mu.Unlock()
+			var got []store.Subscription
+			for sub, err := range f.s.TopicSubscriptions(t.Context(), "t") {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, sub)
+			}
+			checkReturned(t, "TopicSubscriptions", want, got)
+			f.api.mu.Lock()
+			limits := f.api.limits
+			f.api.mu.Unlock()
+			if len(limits) < 2 || limits[0] != tt.wantFirst {
+				t.Fatalf("query limits %v, want %d first, then more", limits, tt.wantFirst)
+			}
+			for i, l := range limits[1:] {
+				if l != tt.wantOthers {
+					t.Errorf("query %d: limit %d, want %d", i+2, l, tt.wantOthers)
+				}
+			}
+			if tt.wantOthers > 0 {
+				if n, want := len(limits), 1+(subs-int(tt.wantFirst)+int(tt.wantOthers)-1)/int(tt.wantOthers); n < want {
+					t.Errorf("%d queries, want at least %d", n, want)
+				}
+			}
+		})
 	}
 }
 

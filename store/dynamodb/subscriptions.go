@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/gqlambda/gqlambda/store"
 )
@@ -26,12 +30,28 @@ func storable(connID, subID string) bool {
 	return connID != "" && subID != "" && len(sortKey(connID, subID)) <= maxSortKey
 }
 
-// CreateSubscription stores sub in one transaction: it adds the
-// subscription to its connection's item, on condition that the connection
-// exists, is unexpired and is not being deleted (else an error wrapping
-// [store.ErrConnectionNotFound]) and has no unexpired subscription sub.ID
-// (else [store.ErrSubscriptionExists]), and puts one item per distinct
-// topic. An expired subscription with that id is deleted first.
+// CreateSubscription stores sub with two single-item writes and no
+// transaction. First it puts one item per distinct topic, each on condition
+// that its key is free (an unexpired item there means
+// [store.ErrSubscriptionExists]); then it adds the subscription's entry to
+// its connection's item, on condition that the connection exists, is
+// unexpired and is not being deleted (else an error wrapping
+// [store.ErrConnectionNotFound]) and has no unexpired entry sub.ID (else
+// [store.ErrSubscriptionExists]). When that second write is refused, the
+// items it put are deleted again (each on condition that it still holds this
+// call's revision) before the error is returned. An expired subscription
+// with that id is deleted first.
+//
+// This keeps the guarantees of one transaction: a DeleteConnection claims
+// the connection item before it reads the map, so either the entry was
+// added before the claim (the map lists it, and DeleteConnection deletes
+// and returns it, whose items were all written before the entry) or the
+// entry write fails on the claim (this call deletes its own items and
+// reports ErrConnectionNotFound). Only a process that stops between the two
+// writes leaves items without an entry: a fan-out may deliver to them until
+// they expire with the connection, or until a 410 deletes the connection
+// and, its item being gone, its subscriptions through the byConnection
+// index.
 //
 // A subscription needs a connection id, an id and 1 to 99 distinct topics
 // (more wrap [ErrTooManyTopics]). When the connection's item cannot list one
@@ -72,88 +92,183 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 	now := s.now()
 
 	for attempt := 0; ; attempt++ {
+		if attempt >= s.maxAttempts {
+			return fail(fmt.Errorf("the subscription id kept changing hands (after %d attempts)", attempt))
+		}
 		e := entry{topics: topics, shard: shard, rev: newRev(), expiresAt: millis(sub.ExpiresAt)}
+		keys := e.keys(sub.ConnectionID, sub.ID)
+
+		// The items.
+		held, err := s.putItems(ctx, t, sub, e, filterJSON)
+		if err != nil || held != nil && len(keys) > 1 {
+			// Refused or failed: what this attempt wrote goes again.
+			s.undoItems(ctx, t, keys, e.rev)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if held != nil {
+			// An item of the subscription exists: an unexpired one holds the
+			// id (with or without an entry in the connection's map); an
+			// expired one is deleted, and the next attempt tries again.
+			rec, derr := decodeSubscription(held)
+			if derr != nil {
+				return fail(derr)
+			}
+			if !expiredAt(rec.expiresAt, now) {
+				return fail(store.ErrSubscriptionExists)
+			}
+			if _, _, err := s.deleteItemOfRev(ctx, t, item{AttrPK: held[AttrPK], AttrSK: held[AttrSK]}, rec.rev); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+
+		// The entry.
+		old, err := s.addEntry(ctx, t, sub.ConnectionID, sub.ID, e, now)
+		if err == nil {
+			return nil
+		}
+		s.undoItems(ctx, t, keys, e.rev)
+		if itemTooLarge(err) {
+			return fail(fmt.Errorf("%w: %w", ErrTooManySubscriptions, err))
+		}
+		if !errors.Is(err, errConditionFailed) {
+			return fail(err)
+		}
+		// The connection as it was when the condition failed tells why.
+		if len(old) == 0 {
+			return fail(store.ErrConnectionNotFound)
+		}
+		ci, derr := decodeConnection(old)
+		if derr != nil {
+			return fail(derr)
+		}
+		if !ci.live(now) {
+			return fail(store.ErrConnectionNotFound)
+		}
+		prev, ok := ci.subs[sub.ID]
+		if ok && !expiredAt(prev.expiresAt, now) {
+			return fail(store.ErrSubscriptionExists)
+		}
+		if ok {
+			// An expired subscription holds the id: delete it, then try
+			// again. If another call replaced it meanwhile, the next attempt
+			// reports that one.
+			if _, _, err := s.removeEntry(ctx, t, sub.ConnectionID, sub.ID, prev); err != nil {
+				return fail(err)
+			}
+		}
+	}
+}
+
+// errConditionFailed: a conditional write was refused.
+var errConditionFailed = errors.New("condition failed")
+
+// putItems writes the items of subscription sub with entry e, one per
+// topic (concurrently when there are several), each on condition that its
+// key is free. When one is refused, held is the item found there (the
+// others may have been written: the caller deletes them).
+func (s *Store) putItems(ctx context.Context, t Tables, sub store.Subscription, e entry, filterJSON []byte) (held item, err error) {
+	put := func(topic string) (item, error) {
+		it := encodeSubscription(sub, topic, e.shard, e.rev, filterJSON)
 		var x expr
-		x.alias("sid", sub.ID)
-		update := x.use("SET #subs.#sid = :entry")
-		cond := x.use(liveCondition + " AND attribute_not_exists(#subs.#sid)")
-		x.value("entry", e.encode())
-		x.value("now", num(now.UnixMilli()))
-		items := []types.TransactWriteItem{{Update: &types.Update{
+		var set []string
+		for attr, av := range it {
+			if attr != AttrPK && attr != AttrSK {
+				set = append(set, x.name(attr)+" = "+x.value(attr, av))
+			}
+		}
+		slices.Sort(set)
+		update := "SET " + strings.Join(set, ", ")
+		cond := x.use("attribute_not_exists(#pk)")
+		err := s.write(ctx, "put subscription item", func() error {
+			_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:                           &t.Subscriptions,
+				Key:                                 item{AttrPK: it[AttrPK], AttrSK: it[AttrSK]},
+				UpdateExpression:                    &update,
+				ConditionExpression:                 &cond,
+				ExpressionAttributeNames:            x.attrNames(),
+				ExpressionAttributeValues:           x.attrValues(),
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			})
+			return err
+		})
+		if ccf, ok := conditionFailed(err); ok {
+			return ccf.Item, nil
+		}
+		return nil, err
+	}
+	if len(e.topics) == 1 {
+		return put(e.topics[0])
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, topic := range e.topics {
+		wg.Go(func() {
+			h, err := put(topic)
+			mu.Lock()
+			defer mu.Unlock()
+			errs = append(errs, err)
+			if h != nil && held == nil {
+				held = h
+			}
+		})
+	}
+	wg.Wait()
+	return held, errors.Join(errs...)
+}
+
+// addEntry adds entry e of subscription subID to the map of connection
+// connID, on condition that the connection is live at now and has no entry
+// subID. When the condition fails, the error wraps errConditionFailed and
+// old is the connection item as it was (nil: there was none).
+func (s *Store) addEntry(ctx context.Context, t Tables, connID, subID string, e entry, now time.Time) (old item, err error) {
+	var x expr
+	x.alias("sid", subID)
+	update := x.use("SET #subs.#sid = :entry")
+	cond := x.use(liveCondition + " AND attribute_not_exists(#subs.#sid)")
+	x.value("entry", e.encode())
+	x.value("now", num(now.UnixMilli()))
+	err = s.write(ctx, "add subscription entry", func() error {
+		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                           &t.Connections,
-			Key:                                 item{AttrID: str(sub.ConnectionID)},
+			Key:                                 item{AttrID: str(connID)},
 			UpdateExpression:                    &update,
 			ConditionExpression:                 &cond,
 			ExpressionAttributeNames:            x.attrNames(),
 			ExpressionAttributeValues:           x.attrValues(),
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}}}
-		for _, topic := range topics {
-			var x expr
-			items = append(items, types.TransactWriteItem{Put: &types.Put{
-				TableName:                           &t.Subscriptions,
-				Item:                                encodeSubscription(sub, topic, shard, e.rev, filterJSON),
-				ConditionExpression:                 new(x.use("attribute_not_exists(#pk)")),
-				ExpressionAttributeNames:            x.attrNames(),
-				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-			}})
-		}
-		err := s.transact(ctx, "create subscription", items)
-		if err == nil {
-			return nil
-		}
-		if tooLarge(err, 0) {
-			return fail(fmt.Errorf("%w: %w", ErrTooManySubscriptions, err))
-		}
-		if code, old, ok := cancellation(err, 0); ok && code == reasonConditionalFailed {
-			// The connection as it was when the condition failed tells why.
-			if len(old) == 0 {
-				return fail(store.ErrConnectionNotFound)
-			}
-			ci, derr := decodeConnection(old)
-			if derr != nil {
-				return fail(derr)
-			}
-			if !ci.live(now) {
-				return fail(store.ErrConnectionNotFound)
-			}
-			prev, ok := ci.subs[sub.ID]
-			switch {
-			case ok && !expiredAt(prev.expiresAt, now):
-				return fail(store.ErrSubscriptionExists)
-			case ok:
-				// An expired subscription holds the id: delete it, then try
-				// again. If another call replaced it meanwhile, the next
-				// attempt reports that one.
-				if _, _, err := s.removeEntry(ctx, t, sub.ConnectionID, sub.ID, prev); err != nil {
-					return fail(err)
-				}
-			}
-		} else if i := cancelledAt(err, reasonConditionalFailed); i > 0 {
-			// An item of the subscription exists without an entry in the
-			// connection's map: one left by a connection item that DynamoDB
-			// deleted. Unexpired, it still holds the id.
-			_, old, _ := cancellation(err, i)
-			if len(old) > 0 {
-				rec, derr := decodeSubscription(old)
-				if derr != nil {
-					return fail(derr)
-				}
-				if !expiredAt(rec.expiresAt, now) {
-					return fail(store.ErrSubscriptionExists)
-				}
-				key := item{AttrPK: old[AttrPK], AttrSK: old[AttrSK]}
-				if _, _, err := s.deleteItemOfRev(ctx, t, key, rec.rev); err != nil {
-					return fail(err)
-				}
-			}
-		} else {
-			return fail(err)
-		}
-		if attempt+1 >= s.maxAttempts {
-			return fail(fmt.Errorf("the subscription id kept changing hands (after %d attempts): %w", attempt+1, err))
+		})
+		return err
+	})
+	if ccf, ok := conditionFailed(err); ok {
+		return ccf.Item, fmt.Errorf("%w: %w", errConditionFailed, err)
+	}
+	return nil, err
+}
+
+// undoItems deletes the items at keys that hold revision rev: those a
+// CreateSubscription wrote before it was refused. A failure is logged: the
+// items left behind expire with the connection, and are found through the
+// byConnection index once the connection item is gone.
+func (s *Store) undoItems(ctx context.Context, t Tables, keys []item, rev string) {
+	for _, k := range keys {
+		if _, _, err := s.deleteItemOfRev(context.WithoutCancel(ctx), t, k, rev); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "dynamodb: could not delete the item of a refused subscription",
+				slog.Any("key", k), slog.Any("error", err))
 		}
 	}
+}
+
+// itemTooLarge reports whether err is DynamoDB refusing a write because the
+// item would exceed its 400 KB.
+func itemTooLarge(err error) bool {
+	ae, ok := errors.AsType[smithy.APIError](err)
+	return ok && ae.ErrorCode() == "ValidationException" && strings.Contains(strings.ToLower(ae.ErrorMessage()), "size")
 }
 
 // removeEntry deletes the subscription that entry e of the connection's map
@@ -340,10 +455,13 @@ type shardResult struct {
 
 // TopicSubscriptions yields every unexpired subscription listening to topic,
 // each once, in no particular order. It reads the topic's shards in
-// parallel, each with strongly consistent Queries of one partition key,
-// page after page, at most a few dozen subscriptions ahead of the loop; yield
-// is called on the caller's goroutine only. When the loop breaks, the
-// readers stop before the sequence returns. An error (a failed Query, an
+// parallel, each with strongly consistent Queries of one partition key: a
+// small first page (FirstPageSize items), so that the caller gets its first
+// subscriptions after one short read, then pages of PageSize, each
+// requested as soon as the previous one arrives, while that one is handed
+// to the loop, at most a few dozen subscriptions ahead of it. yield is
+// called on the caller's goroutine only. When the loop breaks, the readers
+// stop before the sequence returns. An error (a failed Query, an
 // undecodable item, or the context ending, which gives an error wrapping
 // ctx.Err()) ends the sequence.
 func (s *Store) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[store.Subscription, error] {
@@ -363,7 +481,7 @@ func (s *Store) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[
 		results := make(chan shardResult, readAhead)
 		var wg sync.WaitGroup
 		for shard := range s.shards {
-			wg.Go(func() { s.readShard(rctx, t, topic, shard, results) })
+			wg.Go(func() { s.readShard(rctx, &wg, t, topic, shard, results) })
 		}
 		go func() {
 			wg.Wait()
@@ -395,9 +513,29 @@ func (s *Store) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[
 	}
 }
 
+// topicProjection lists the attributes of the subscription items that a
+// topic's readers decode: every attribute but the keys, the revision and the
+// Time to Live.
+var topicProjection = func() string {
+	attrs := []string{AttrConnectionID, attrSubscriptionID, attrTopics, attrFilter, attrQuery, attrOperationName,
+		attrVariables, attrContext, attrEndpoint, attrProtocol, attrCompleteHook, attrCreatedAt, attrExpiresAt}
+	for i, a := range attrs {
+		attrs[i] = "#" + a
+	}
+	return strings.Join(attrs, ", ")
+}()
+
+// page is the answer to one Query of readShard.
+type page struct {
+	out *dynamodb.QueryOutput
+	err error
+}
+
 // readShard sends to out the unexpired subscriptions of topic in one shard,
 // page after page, until they are all sent, an error is sent, or ctx ends.
-func (s *Store) readShard(ctx context.Context, t Tables, topic string, shard int, out chan<- shardResult) {
+// The Query of the next page runs, on a goroutine counted by wg, while the
+// items of the current one are sent.
+func (s *Store) readShard(ctx context.Context, wg *sync.WaitGroup, t Tables, topic string, shard int, out chan<- shardResult) {
 	send := func(r shardResult) bool {
 		select {
 		case out <- r:
@@ -408,27 +546,43 @@ func (s *Store) readShard(ctx context.Context, t Tables, topic string, shard int
 	}
 	var x expr
 	cond := x.use("#pk = :pk")
+	proj := x.use(topicProjection)
 	x.value("pk", str(partitionKey(topic, shard)))
-	in := &dynamodb.QueryInput{
-		TableName:                 &t.Subscriptions,
-		KeyConditionExpression:    &cond,
-		ExpressionAttributeNames:  x.attrNames(),
-		ExpressionAttributeValues: x.attrValues(),
-		ConsistentRead:            new(true),
+	query := func(limit int32, start item) <-chan page {
+		in := &dynamodb.QueryInput{
+			TableName:                 &t.Subscriptions,
+			KeyConditionExpression:    &cond,
+			ProjectionExpression:      &proj,
+			ExpressionAttributeNames:  x.attrNames(),
+			ExpressionAttributeValues: x.attrValues(),
+			ConsistentRead:            new(true),
+			ExclusiveStartKey:         start,
+		}
+		if limit > 0 {
+			in.Limit = new(limit)
+		}
+		next := make(chan page, 1)
+		wg.Go(func() {
+			o, err := s.api.Query(ctx, in)
+			next <- page{o, err}
+		})
+		return next
 	}
-	if s.pageSize > 0 {
-		in.Limit = new(s.pageSize)
-	}
+	pending := query(s.firstPage, nil)
 	for {
-		page, err := s.api.Query(ctx, in)
-		if err != nil {
+		p := <-pending
+		if p.err != nil {
 			if ctx.Err() == nil {
-				send(shardResult{err: fmt.Errorf("query shard %d: %w", shard, err)})
+				send(shardResult{err: fmt.Errorf("query shard %d: %w", shard, p.err)})
 			}
 			return
 		}
+		more := len(p.out.LastEvaluatedKey) > 0
+		if more {
+			pending = query(s.pageSize, p.out.LastEvaluatedKey)
+		}
 		now := s.now()
-		for _, it := range page.Items {
+		for _, it := range p.out.Items {
 			rec, err := decodeSubscription(it)
 			if err != nil {
 				send(shardResult{err: err})
@@ -441,9 +595,8 @@ func (s *Store) readShard(ctx context.Context, t Tables, topic string, shard int
 				return
 			}
 		}
-		if len(page.LastEvaluatedKey) == 0 {
+		if !more {
 			return
 		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 }
