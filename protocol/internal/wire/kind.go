@@ -69,7 +69,7 @@ func KindOf(raw []byte) Kind {
 // Compact returns a copy of raw, one valid JSON value, without insignificant
 // white space.
 func Compact(raw []byte) json.RawMessage {
-	if bytes.IndexAny(raw, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(raw, " \t\r\n") {
 		return bytes.Clone(raw)
 	}
 	var b bytes.Buffer
