@@ -3,7 +3,6 @@ package dynamodb
 import (
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gqlambda/gqlambda/filter"
+	"github.com/gqlambda/gqlambda/internal/shard"
 	"github.com/gqlambda/gqlambda/store"
 )
 
@@ -129,18 +129,9 @@ func partitionKey(topic string, shard int) string {
 	return topic + "#" + strconv.Itoa(shard)
 }
 
-// shardOf returns the key shard of a subscription, a stable hash (FNV-1a) of
-// its ids modulo shards.
-func shardOf(connID, subID string, shards int) int {
-	if shards <= 1 {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write([]byte(connID))
-	h.Write([]byte{0})
-	h.Write([]byte(subID))
-	return int(h.Sum32() % uint32(shards))
-}
+// shardOf returns the key shard of a subscription: internal/shard's, the
+// same in every store.
+func shardOf(connID, subID string, shards int) int { return shard.Of(connID, subID, shards) }
 
 // distinctTopics returns the distinct topics of topics, sorted.
 func distinctTopics(topics []string) []string {

@@ -1,10 +1,11 @@
 package redis
 
 import (
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gqlambda/gqlambda/internal/shard"
 )
 
 // Kinds of key. Each is a letter followed by the hash tag, "{...}", whose
@@ -131,18 +132,9 @@ func cutLengthPrefixed(s string) (field, rest string, ok bool) {
 	return s[i+1 : i+1+n], s[i+1+n:], true
 }
 
-// shardOf returns the key shard of a subscription, a stable hash (FNV-1a)
-// of its ids modulo shards: the same function as store/dynamodb's.
-func shardOf(connID, subID string, shards int) int {
-	if shards <= 1 {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write([]byte(connID))
-	h.Write([]byte{0})
-	h.Write([]byte(subID))
-	return int(h.Sum32() % uint32(shards))
-}
+// shardOf returns the key shard of a subscription: internal/shard's, the
+// same in every store.
+func shardOf(connID, subID string, shards int) int { return shard.Of(connID, subID, shards) }
 
 // distinctTopics returns the distinct topics of topics, sorted.
 func distinctTopics(topics []string) []string {
