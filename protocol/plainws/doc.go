@@ -5,11 +5,15 @@
 //
 //	{"query": "subscription { chat(chatId: \"lobby\") }", "variables": {}}
 //
-// and receives every result as the bare execution result,
+// and receives every result as the sample's response handler sends it: the
+// value of the operation's root field under "data",
 //
-//	{"data": {"chat": "Bonjour"}}
+//	{"data": "Bonjour"}
 //
-// or, for a request that failed before execution, {"errors": [...]}. The
+// for a result with one root field and no errors (the sample's chat
+// subscription), the bare execution result otherwise ({"data": {...},
+// "errors": [...]}), or, for a request that failed before execution,
+// {"errors": [...]}. The
 // gqlambda server speaks it to connections that offer no subprotocol when
 // its Config.PlainProtocol is set, so the sample's clients run unchanged;
 // graphql-ws clients always offer a subprotocol and never get it.

@@ -155,12 +155,15 @@ func TestServer(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		"next":        {srv.AppendNext([]byte("x"), "id", []byte(`{"data":{"chat":"Hallo"}}`)), `x{"data":{"chat":"Hallo"}}`},
-		"empty next":  {srv.AppendNext(nil, "id", nil), `{}`},
-		"complete":    {srv.AppendComplete([]byte("x"), "id"), `x`},
-		"error":       {srv.AppendError(nil, "id", errs), `{"errors":[{"message":"nope"}]}`},
-		"empty error": {srv.AppendError(nil, "id", nil), `{"errors":[{"message":"Unknown error"}]}`},
-		"reject":      {srv.Reject("id", errs)[0].(protocol.Send).Frame, `{"errors":[{"message":"nope"}]}`},
+		"next":                    {srv.AppendNext([]byte("x"), "id", []byte(`{"data":{"chat":"Hallo"}}`)), `x{"data":"Hallo"}`},
+		"next of two root fields": {srv.AppendNext(nil, "id", []byte(`{"data":{"a":1,"b":{"c":2}}}`)), `{"data":{"a":1,"b":{"c":2}}}`},
+		"next with errors":        {srv.AppendNext(nil, "id", []byte(`{"errors":[{"message":"x"}],"data":{"chat":null}}`)), `{"errors":[{"message":"x"}],"data":{"chat":null}}`},
+		"next of an object":       {srv.AppendNext(nil, "id", []byte(`{"data":{"chat":{"text":"Hi"}}}`)), `{"data":{"text":"Hi"}}`},
+		"empty next":              {srv.AppendNext(nil, "id", nil), `{}`},
+		"complete":                {srv.AppendComplete([]byte("x"), "id"), `x`},
+		"error":                   {srv.AppendError(nil, "id", errs), `{"errors":[{"message":"nope"}]}`},
+		"empty error":             {srv.AppendError(nil, "id", nil), `{"errors":[{"message":"Unknown error"}]}`},
+		"reject":                  {srv.Reject("id", errs)[0].(protocol.Send).Frame, `{"errors":[{"message":"nope"}]}`},
 	} {
 		if string(tt.got) != tt.want {
 			t.Errorf("%s: %s, want %s", name, tt.got, tt.want)

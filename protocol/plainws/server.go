@@ -85,7 +85,30 @@ func (Server) AppendNext(dst []byte, _ string, result []byte) []byte {
 	if len(result) == 0 {
 		return append(dst, "{}"...)
 	}
+	if v, ok := singleRootValue(result); ok {
+		dst = append(dst, `{"data":`...)
+		dst = append(dst, v...)
+		return append(dst, '}')
+	}
 	return append(dst, result...)
+}
+
+// singleRootValue returns the value of the one root field of a result that
+// is {"data": {"<field>": <value>}} and nothing else: what the sample's
+// response handler sends as {"data": <value>}.
+func singleRootValue(result []byte) (json.RawMessage, bool) {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(result, &top) != nil || len(top) != 1 {
+		return nil, false
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(top["data"], &fields) != nil || len(fields) != 1 {
+		return nil, false
+	}
+	for _, v := range fields {
+		return v, true
+	}
+	return nil, false
 }
 
 // AppendComplete appends nothing: the dialect has no message for the end of
