@@ -55,8 +55,12 @@ def main():
     labels = sorted({r["peer"] + (f" ({r['tag']})" if r["tag"] else "") for r in rows})
     colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
     conditions = sorted({(r["latencyMs"], r["sockets"]) for r in rows}, key=lambda c: (-c[0], c[1] == 0, c[1]))
-    fig, axes = plt.subplots(1, len(conditions), figsize=(5.2 * len(conditions), 4.4), squeeze=False)
-    for ax, (lat, sockets) in zip(axes[0], conditions):
+    cols = min(2, len(conditions))
+    nrows = (len(conditions) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, 4.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(conditions):]:
+        ax.set_visible(False)
+    for ax, (lat, sockets) in zip(axes.flat, conditions):
         lines = collections.defaultdict(list)
         for r in rows:
             if (r["latencyMs"], r["sockets"]) == (lat, sockets):
