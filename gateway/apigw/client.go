@@ -12,7 +12,9 @@
 // frame (413, or a frame over Options.MaxPayloadBytes, which is never sent)
 // fail at once with [gateway.ErrGone] or [gateway.ErrPayloadTooLarge]. Each
 // endpoint also has an adaptive limit on in-flight calls that halves on
-// throttling and grows back by one per success.
+// throttling and grows back by one per success, and the requests to the
+// https endpoints of a region are paced to API Gateway's account throttle
+// (Options.Rate and Burst: 10,000 per second, burst 5,000, by default).
 //
 // In a Lambda function:
 //
