@@ -415,6 +415,7 @@ func suiteBehaviours() []suiteBehaviour {
 		{"ExecutionPerConnection", suiteSharedExecution(3), func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.ExecutePerConnection = true }},
 		{"GraphQLOverHTTP", suiteHTTP, nil},
 		{"OperationLimits", suiteOperationLimits, nil},
+		{"LongOperationID", suiteLongOperationID, nil},
 		{"IntrospectionDisabled", suiteIntrospectionDisabled, func(_ *suiteFixture, cfg *gqlambda.Config) { cfg.DisableIntrospection = true }},
 		{"RedeliveredEventReachesEachSubscriptionOnce", suiteRedelivery, nil},
 		{"ConnectDataReachesResolvers", suiteConnectData, suiteKeepConnectData},
@@ -1165,4 +1166,24 @@ func suiteRedelivery(f *suiteFixture) {
 	}
 	f.expect(ok, f.next("s", `{"messages":{"text":"once"}}`))
 	f.expect(flaky, f.next("s", `{"messages":{"text":"once"}}`))
+}
+
+// suiteLongOperationID: an operation id over 256 bytes is an invalid message,
+// refused before the store sees it (it would become part of a key): a close
+// with 4400, or for the legacy protocol an error that keeps the connection.
+func suiteLongOperationID(f *suiteFixture) {
+	c := f.id("c")
+	f.ready(c, "ann")
+	f.send(c, f.proto.start(strings.Repeat("x", 257), `subscription { messages { text } }`))
+	f.expectSubscriptions(f.env.MessagesTopic())
+	if f.proto.closes {
+		f.expectClosed(c, 4400)
+		f.expectNoConnection(c)
+	} else {
+		if got := f.take(c); len(got) != 1 || !strings.Contains(got[0], "over 256 bytes") {
+			f.t.Errorf("frames %.200q, want one error saying the id is too long", got)
+		}
+		f.expectOpen(c)
+	}
+	f.expectNoErrors()
 }

@@ -144,7 +144,7 @@ func decodeMessage(f wire.Frame, from wire.Sender) (Message, *wire.Invalid) {
 		}
 		return ConnectionInit{Payload: payload}, nil
 	case TypeStart:
-		id, bad := wire.DecodeID(typ, f.ID)
+		id, bad := wire.DecodeClientID(typ, f.ID)
 		if bad != nil {
 			return nil, bad
 		}
@@ -154,7 +154,7 @@ func decodeMessage(f wire.Frame, from wire.Sender) (Message, *wire.Invalid) {
 		}
 		return Start{ID: id, Payload: req}, nil
 	case TypeStop:
-		id, bad := wire.DecodeID(typ, f.ID)
+		id, bad := wire.DecodeClientID(typ, f.ID)
 		if bad != nil {
 			return nil, bad
 		}

@@ -143,7 +143,7 @@ func decodeMessage(typ string, f wire.Frame, from wire.Sender) (Message, *wire.I
 		}
 		return Pong{Payload: payload}, nil
 	case TypeSubscribe:
-		id, bad := wire.DecodeID(typ, f.ID)
+		id, bad := wire.DecodeClientID(typ, f.ID)
 		if bad != nil {
 			return nil, bad
 		}
@@ -168,7 +168,11 @@ func decodeMessage(typ string, f wire.Frame, from wire.Sender) (Message, *wire.I
 		}
 		return decodeError(id, f.Payload)
 	default: // TypeComplete; DecodeType knows no other type
-		id, bad := wire.DecodeID(typ, f.ID)
+		decodeID := wire.DecodeID
+		if from == wire.FromClient {
+			decodeID = wire.DecodeClientID
+		}
+		id, bad := decodeID(typ, f.ID)
 		if bad != nil {
 			return nil, bad
 		}

@@ -315,14 +315,38 @@ func TestCloseReasonsFit(t *testing.T) {
 			}
 		}
 	}
-	// Subscribe before ack with a very long id: the reason stays short, the
-	// error message carries the whole id.
-	id := strings.Repeat("x", 1000)
+	// An id of the longest length allowed is carried whole by the error of a
+	// subscribe before ack, while the close reason stays short.
+	id := strings.Repeat("x", 256)
 	got := srv.Receive(fresh, []byte(`{"type":"subscribe","id":"`+id+`","payload":{"query":"q"}}`))
 	checkActions(t, got)
 	m, err := transportws.DecodeServer(got[0].(protocol.Send).Frame)
 	if err != nil || m.(transportws.Error).ID != id {
 		t.Fatalf("error frame %v, %v does not carry the id", m, err)
+	}
+}
+
+// TestLongOperationIDs: a client's operation id over 256 bytes is an invalid
+// message (4400), whatever the message; the server's own messages are not
+// bounded so.
+func TestLongOperationIDs(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 257)
+	var srv transportws.Server
+	for _, frame := range []string{
+		`{"type":"subscribe","id":"` + long + `","payload":{"query":"q"}}`,
+		`{"type":"complete","id":"` + long + `"}`,
+	} {
+		got := srv.Receive(protocol.State{Acknowledged: true}, []byte(frame))
+		if c, ok := got[0].(protocol.Close); len(got) != 1 || !ok || c.Code != int(transportws.CloseBadRequest) || !strings.Contains(c.Reason, "over 256 bytes") && !strings.HasPrefix(c.Reason, "Invalid message received") {
+			t.Errorf("Receive(%.40s...) = %s, want one Close 4400", frame, describe(got))
+		}
+	}
+	if _, err := transportws.DecodeClient([]byte(`{"type":"complete","id":"` + strings.Repeat("x", 256) + `"}`)); err != nil {
+		t.Errorf("an id of 256 bytes: %v", err)
+	}
+	if _, err := transportws.DecodeServer([]byte(`{"type":"complete","id":"` + long + `"}`)); err != nil {
+		t.Errorf("a server's complete with a long id: %v", err)
 	}
 }
 

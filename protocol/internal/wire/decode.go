@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/gqlambda/gqlambda/protocol"
@@ -132,6 +133,21 @@ func DecodeID(typ string, raw []byte) (string, *Invalid) {
 		return "", &Invalid{Type: typ, Reason: QuoteType(typ) + ` message "id" must not be empty`}
 	}
 	return id, nil
+}
+
+// MaxIDBytes bounds the operation id of a client message: clients use UUIDs
+// (36 bytes) or counters, and the id becomes part of a store key and of
+// every log line about the operation. A longer id is an invalid message.
+const MaxIDBytes = 256
+
+// DecodeClientID is DecodeID for a client message: the id must also be at
+// most MaxIDBytes long.
+func DecodeClientID(typ string, raw []byte) (string, *Invalid) {
+	id, bad := DecodeID(typ, raw)
+	if bad == nil && len(id) > MaxIDBytes {
+		return "", &Invalid{Type: typ, Reason: QuoteType(typ) + ` message "id" is over ` + strconv.Itoa(MaxIDBytes) + ` bytes`}
+	}
+	return id, bad
 }
 
 // OptionalPayload returns the payload of a message of type typ whose payload
