@@ -301,15 +301,25 @@ func (f *fanout) deliver(ctx context.Context, w *worker, sub store.Subscription)
 	frame := proto.AppendNext(make([]byte, 0, len(result)+len(sub.ID)+40), sub.ID, result)
 	tooLarge := len(frame) > s.limits.MaxOutgoingBytes
 	if tooLarge {
-		// The protocol has no way to skip one event: the operation ends with
-		// an error telling why.
-		frame = proto.AppendError(frame[:0], sub.ID, s.tooLargeError(ctx, len(frame)))
+		errs := s.tooLargeError(ctx, len(frame))
+		if s.limits.EndOnOversizedResult {
+			// The operation ends with an error telling why.
+			frame = proto.AppendError(frame[:0], sub.ID, errs)
+		} else {
+			// This event's result is replaced by one that carries the
+			// error; the subscription goes on with the next event.
+			frame = proto.AppendNext(frame[:0], sub.ID, resultOfErrorList(errs))
+		}
 	}
 	if !f.post(ctx, sub, frame) {
 		return
 	}
 	delivered = true
-	if tooLarge {
+	if tooLarge && !s.limits.EndOnOversizedResult {
+		s.log.InfoContext(ctx, "result over the message limit: an error was sent in its place", slog.String("topic", f.pub.topic),
+			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
+	}
+	if tooLarge && s.limits.EndOnOversizedResult {
 		s.log.InfoContext(ctx, "result over the message limit: subscription ended", slog.String("topic", f.pub.topic),
 			slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
 		if deleted, err := s.store.DeleteSubscription(ctx, sub.ConnectionID, sub.ID); err == nil {

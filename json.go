@@ -82,6 +82,18 @@ func encodeErrors(errs Errors) []json.RawMessage {
 	return out
 }
 
+// resultOfErrorList is the execution result {"errors": errs}.
+func resultOfErrorList(errs []json.RawMessage) []byte {
+	b := append([]byte(nil), `{"errors":[`...)
+	for i, e := range errs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, "]}"...)
+}
+
 // errorJSON encodes a single GraphQL error with message msg and an
 // extensions code.
 func errorJSON(msg, code string) []json.RawMessage {

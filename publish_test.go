@@ -248,9 +248,14 @@ func TestSlowConnectionDoesNotBlockOthers(t *testing.T) {
 	}
 }
 
+// TestOversizedResultEndsTheSubscription: with Limits.EndOnOversizedResult,
+// a result one byte over the limit ends its subscription with an error (by
+// default it is replaced by a next carrying the error: the server suite's
+// ResultOverTheMessageLimit).
 func TestOversizedResultEndsTheSubscription(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *gqlambda.Config, log *hookLog) {
+		c.Limits.EndOnOversizedResult = true
 		c.Hooks.OnComplete = func(ctx context.Context, sub store.Subscription, reason gqlambda.CompleteReason) error {
 			log.add("OnComplete %s %s", sub.ID, reason)
 			return nil

@@ -138,10 +138,20 @@ type Limits struct {
 	// close the connection with 1009 (Message Too Big). Default: 131072
 	// (128 KiB, API Gateway's own limit).
 	MaxIncomingBytes int
-	// MaxOutgoingBytes is the largest frame the server posts. A result that
-	// would exceed it is replaced by an `error` message for that operation,
-	// which ends it. Default: 131072 (128 KiB, API Gateway's limit).
+	// MaxOutgoingBytes is the largest frame the server posts. An event whose
+	// result would exceed it reaches that subscription as a `next` whose
+	// result is a GraphQL error coded MESSAGE_TOO_LARGE, in place of the
+	// data, and the subscription goes on (see EndOnOversizedResult); a
+	// query's or mutation's result over it is an `error` for the operation.
+	// Default: 131072 (128 KiB, API Gateway's limit).
 	MaxOutgoingBytes int
+	// EndOnOversizedResult ends a subscription whose result for an event is
+	// over MaxOutgoingBytes, with an `error` message, instead of sending a
+	// `next` that carries the error in place of that event's result.
+	// Default: false, one oversized event never ends a subscription (one
+	// large message published to a room would otherwise end every
+	// subscription of the room).
+	EndOnOversizedResult bool
 	// MaxContextBytes is the largest encoded connection context
 	// OnConnectionInit may keep; more refuses the connection. Default: 16384.
 	MaxContextBytes int

@@ -25,6 +25,9 @@ func (r *mutationResolver) BroadcastMessage(ctx context.Context, message string)
 }
 
 func (r *mutationResolver) SendMessage(ctx context.Context, chatID string, text string, author *string) (*app.Message, error) {
+	if err := app.CheckText(text); err != nil {
+		return nil, err
+	}
 	m := app.Message{
 		ID:     rand.Text(),
 		ChatID: chatID,

@@ -69,6 +69,9 @@ func newSchema(messages app.Messages, now func() time.Time) (graphql.Schema, err
 				"author": {Type: graphql.String},
 			},
 			Resolve: func(p graphql.ResolveParams) (any, error) {
+				if err := app.CheckText(p.Args["text"].(string)); err != nil {
+					return nil, err
+				}
 				m := app.Message{
 					ID:     rand.Text(),
 					ChatID: p.Args["chatId"].(string),

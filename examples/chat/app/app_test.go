@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -39,5 +40,17 @@ func TestStartLocalRefusesBadStores(t *testing.T) {
 				t.Errorf("StartLocal: %v; want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestCheckText(t *testing.T) {
+	t.Parallel()
+	if err := CheckText(strings.Repeat("x", MaxTextBytes)); err != nil {
+		t.Errorf("a text at the limit: %v", err)
+	}
+	err := CheckText(strings.Repeat("x", MaxTextBytes+1))
+	var ge *gqlambda.Error
+	if !errors.As(err, &ge) || ge.Extensions["code"] != "BAD_USER_INPUT" {
+		t.Errorf("a text over the limit: %v, want a GraphQL error coded BAD_USER_INPUT", err)
 	}
 }

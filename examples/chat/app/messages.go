@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/gqlambda/gqlambda"
 	"github.com/gqlambda/gqlambda/store/dynamodb/cdc"
 )
 
@@ -21,6 +22,22 @@ type Message struct {
 	Text   string `json:"text"`
 	Author string `json:"author,omitempty"`
 	SentAt string `json:"sentAt"`
+}
+
+// MaxTextBytes bounds a message's text: a chat message, not a file; every
+// subscriber of the chat receives it.
+const MaxTextBytes = 4096
+
+// CheckText refuses a text over MaxTextBytes with a GraphQL error the client
+// sees (code BAD_USER_INPUT).
+func CheckText(text string) error {
+	if len(text) > MaxTextBytes {
+		return &gqlambda.Error{
+			Message:    fmt.Sprintf("The text is %d bytes, over the limit of %d", len(text), MaxTextBytes),
+			Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+		}
+	}
+	return nil
 }
 
 // Messages keeps the messages of each chat and makes each new one reach the
