@@ -86,6 +86,9 @@ var (
 	// Config.Store. The in-memory default would lose subscriptions between
 	// invocations handled by different Lambda instances.
 	ErrMemoryStoreOnLambda = errors.New("gqlambda: Config.Store is required on AWS Lambda (the in-memory default is not shared between Lambda instances); pass a shared store such as store/dynamodb, or memory.New(nil) explicitly")
+	// ErrStoreTimeout: a store call did not answer within
+	// Limits.StoreTimeout.
+	ErrStoreTimeout = errors.New("gqlambda: the store did not answer in time")
 	// ErrEmptyTopic: Publish or Complete was called with an empty topic.
 	ErrEmptyTopic = errors.New("gqlambda: empty topic")
 	// ErrNoSender: Config.Sender is nil, so the server cannot reach

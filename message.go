@@ -10,6 +10,9 @@ import (
 
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/protocol/legacyws"
+	"github.com/gqlambda/gqlambda/protocol/plainws"
+	"github.com/gqlambda/gqlambda/protocol/transportws"
 	"github.com/gqlambda/gqlambda/store"
 )
 
@@ -32,24 +35,26 @@ func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) 
 	log := s.log.With(slog.String("connection_id", id))
 
 	conn, err := s.store.GetConnection(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
+		// The store failed (or did not answer in time): the connection is
+		// most likely healthy, so it stays open, and the frame gets the
+		// answer to a failure its protocol allows.
+		s.reportError(ctx, fmt.Errorf("gqlambda: $default %s: read connection: %w", id, err),
+			slog.String("connection_id", id))
+		s.storeUnavailable(ctx, id, endpoint, body)
+		return
+	}
 	if err != nil {
 		// Without the connection's state the frame cannot be understood: its
-		// record expired, was deleted after a 410, or the store failed.
-		// Closing with 1013 (Try Again Later) makes clients reconnect.
-		if errors.Is(err, store.ErrConnectionNotFound) {
-			log.InfoContext(ctx, "frame for an unknown connection: closing it")
-		} else {
-			s.reportError(ctx, fmt.Errorf("gqlambda: $default %s: read connection: %w", id, err),
-				slog.String("connection_id", id))
-		}
+		// record expired, or was deleted after a 410. Closing with 1013 (Try
+		// Again Later) makes clients reconnect.
+		log.InfoContext(ctx, "frame for an unknown connection: closing it")
 		if err := s.sender.Close(ctx, endpoint, id, unknownConnectionCode, unknownConnectionReason); err != nil {
 			s.reportError(ctx, fmt.Errorf("gqlambda: close unknown connection %s: %w", id, err),
 				slog.String("connection_id", id))
 		}
-		if errors.Is(err, store.ErrConnectionNotFound) {
-			// A lost $disconnect may have left subscriptions behind.
-			s.cleanup(ctx, id, DisconnectInfo{Cause: ServerClosed, Code: unknownConnectionCode, Reason: unknownConnectionReason})
-		}
+		// A lost $disconnect may have left subscriptions behind.
+		s.cleanup(ctx, id, DisconnectInfo{Cause: ServerClosed, Code: unknownConnectionCode, Reason: unknownConnectionReason})
 		return
 	}
 
@@ -253,4 +258,48 @@ func (s *Server) pong(ctx context.Context, ss *session, payload json.RawMessage)
 		return ss.proto.Internal()
 	}
 	return nil
+}
+
+// codeUnavailable is the error code of an operation refused because the
+// store failed: the client may retry it.
+const codeUnavailable = "SERVICE_UNAVAILABLE"
+
+// storeUnavailable answers a frame of connection id that could not be
+// handled because the store failed, without the connection's record (and so
+// without its protocol): the frame's own shape tells the protocol (their
+// message types differ). An operation gets an error coded
+// SERVICE_UNAVAILABLE for its id, a ping its pong; other frames get nothing.
+// The connection stays open either way.
+func (s *Server) storeUnavailable(ctx context.Context, id, endpoint string, body []byte) {
+	for _, name := range [...]string{transportws.Subprotocol, legacyws.Subprotocol, plainws.Name} {
+		proto := s.protocols[name]
+		if proto == nil {
+			continue
+		}
+		var reply []protocol.Action
+		switch a := first(proto.Receive(protocol.State{Acknowledged: true}, body)).(type) {
+		case protocol.Start:
+			reply = proto.Reject(a.ID, s.clientErrors(ctx, errorList("The service is unavailable; try again", codeUnavailable)))
+		case protocol.Ping:
+			reply = proto.Pong(a.Payload)
+		default:
+			continue
+		}
+		for _, r := range reply {
+			if send, ok := r.(protocol.Send); ok {
+				if err := s.sender.Post(ctx, endpoint, id, send.Frame); err != nil && !errors.Is(err, gateway.ErrGone) {
+					s.reportError(ctx, fmt.Errorf("gqlambda: post to connection %s: %w", id, err), slog.String("connection_id", id))
+				}
+			}
+		}
+		return
+	}
+}
+
+// first is the first of actions, or nil.
+func first(actions []protocol.Action) protocol.Action {
+	if len(actions) == 0 {
+		return nil
+	}
+	return actions[0]
 }

@@ -187,6 +187,12 @@ type Limits struct {
 	// MaxMutationFields bounds the root fields of a mutation, each of which
 	// runs with its side effects. Default: 10. Negative: no bound.
 	MaxMutationFields int
+	// StoreTimeout bounds every store call (one page of a topic's
+	// subscriptions, during a fan-out): a store that hangs answers within it
+	// with an error wrapping ErrStoreTimeout, reported to Hooks.OnError, and
+	// the client gets the protocol's answer to a failure instead of waiting
+	// as long as the store hangs. Default: 5 seconds.
+	StoreTimeout time.Duration
 	// AckWait is how long an operation of a legacy subscriptions-transport-ws
 	// client that arrives before its connection is acknowledged waits for the
 	// connection_init that client sent just before it (handled by another,
@@ -228,6 +234,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.AckWait <= 0 {
 		l.AckWait = 2 * time.Second
+	}
+	if l.StoreTimeout <= 0 {
+		l.StoreTimeout = 5 * time.Second
 	}
 	l.MaxDocumentBytes = orDefault(l.MaxDocumentBytes, defaultMaxDocument)
 	l.MaxDepth = orDefault(l.MaxDepth, defaultMaxDepth)
@@ -341,6 +350,7 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.configureRedelivery(cfg.Redelivery)
+	s.store = boundedStore{s: s.store, timeout: s.limits.StoreTimeout}
 	return s, nil
 }
 

@@ -1,0 +1,108 @@
+package gqlambda
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/gqlambda/gqlambda/store"
+)
+
+// This file bounds the time of every store call: a store that hangs (a
+// network partition, a frozen node) answers within Limits.StoreTimeout with
+// an error wrapping ErrStoreTimeout, instead of holding every frame, ping
+// included, for as long as it hangs.
+
+// boundedStore is the server's store with a deadline on every call. Reading
+// a topic's subscriptions is bounded per page: the deadline starts again
+// with each subscription read, so a long fan-out is not cut short, but a
+// read that stalls is.
+type boundedStore struct {
+	s       store.Store
+	timeout time.Duration
+}
+
+var _ store.Store = boundedStore{}
+
+// call runs f with a context bounded by the timeout, and marks an error the
+// deadline caused with ErrStoreTimeout.
+func call[T any](b boundedStore, ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, b.timeout, ErrStoreTimeout)
+	defer cancel()
+	v, err := f(ctx)
+	return v, b.mark(ctx, err)
+}
+
+// mark wraps err with ErrStoreTimeout when ctx's deadline caused it.
+func (b boundedStore) mark(ctx context.Context, err error) error {
+	if err != nil && context.Cause(ctx) == ErrStoreTimeout {
+		return fmt.Errorf("%w (%s): %w", ErrStoreTimeout, b.timeout, err)
+	}
+	return err
+}
+
+func (b boundedStore) CreateConnection(ctx context.Context, c store.Connection) error {
+	_, err := call(b, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, b.s.CreateConnection(ctx, c) })
+	return err
+}
+
+func (b boundedStore) GetConnection(ctx context.Context, id string) (store.Connection, error) {
+	return call(b, ctx, func(ctx context.Context) (store.Connection, error) { return b.s.GetConnection(ctx, id) })
+}
+
+func (b boundedStore) AcknowledgeConnection(ctx context.Context, id string, c json.RawMessage) error {
+	_, err := call(b, ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, b.s.AcknowledgeConnection(ctx, id, c)
+	})
+	return err
+}
+
+func (b boundedStore) DeleteConnection(ctx context.Context, id string) (store.Connection, []store.Subscription, error) {
+	type deleted struct {
+		conn store.Connection
+		subs []store.Subscription
+	}
+	d, err := call(b, ctx, func(ctx context.Context) (deleted, error) {
+		c, subs, err := b.s.DeleteConnection(ctx, id)
+		return deleted{c, subs}, err
+	})
+	return d.conn, d.subs, err
+}
+
+func (b boundedStore) CreateSubscription(ctx context.Context, sub store.Subscription) error {
+	_, err := call(b, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, b.s.CreateSubscription(ctx, sub) })
+	return err
+}
+
+func (b boundedStore) GetSubscription(ctx context.Context, connectionID, id string) (store.Subscription, error) {
+	return call(b, ctx, func(ctx context.Context) (store.Subscription, error) {
+		return b.s.GetSubscription(ctx, connectionID, id)
+	})
+}
+
+func (b boundedStore) DeleteSubscription(ctx context.Context, connectionID, id string) (store.Subscription, error) {
+	return call(b, ctx, func(ctx context.Context) (store.Subscription, error) {
+		return b.s.DeleteSubscription(ctx, connectionID, id)
+	})
+}
+
+// TopicSubscriptions bounds the wait for each subscription (and so for
+// each page): the deadline is armed while the store is read and disarmed
+// while the caller handles what it yielded.
+func (b boundedStore) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[store.Subscription, error] {
+	return func(yield func(store.Subscription, error) bool) {
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		timer := time.AfterFunc(b.timeout, func() { cancel(ErrStoreTimeout) })
+		defer timer.Stop()
+		for sub, err := range b.s.TopicSubscriptions(ctx, topic) {
+			timer.Stop()
+			if !yield(sub, b.mark(ctx, err)) {
+				return
+			}
+			timer.Reset(b.timeout)
+		}
+	}
+}
