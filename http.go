@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -46,6 +47,11 @@ type HTTPOptions struct {
 	// MaxBodyBytes bounds a request body; larger ones are refused with 413.
 	// Default 1 MiB.
 	MaxBodyBytes int
+
+	// Timeout bounds the work of one request: its context, which resolvers
+	// see, ends then, and also when the client goes away (net/http cancels
+	// the request's context). Default 10 seconds.
+	Timeout time.Duration
 
 	// OnRequest runs for every request that carries a GraphQL operation,
 	// before the document is parsed: authenticate here. The context it
@@ -194,8 +200,15 @@ func (s *Server) httpOptions(opts *HTTPOptions) HTTPOptions {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = defaultMaxHTTPBody
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = defaultHTTPTimeout
+	}
 	return o
 }
+
+// defaultHTTPTimeout bounds one GraphQL over HTTP request: under API
+// Gateway's own 29 s integration timeout, and far over what a query needs.
+const defaultHTTPTimeout = 10 * time.Second
 
 // graphQLParams is one decoded GraphQL over HTTP request.
 type graphQLParams struct {
@@ -220,6 +233,8 @@ func badRequest(format string, args ...any) *requestError {
 
 // serveHTTP answers one GraphQL over HTTP request.
 func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest, body []byte) httpResponse {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
 	mediaType, ok := negotiate(req.Header.Get("Accept"))
 	if !ok {
 		return errorResponse(http.StatusNotAcceptable, MediaTypeJSON,
@@ -316,6 +331,12 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 		}
 	}
 	result, err := op.Execute(ctx, p.Variables, nil)
+	if err != nil && ctx.Err() != nil {
+		// The request's deadline passed, or its client went away: not a
+		// server failure.
+		s.log.InfoContext(ctx, "http: request ended before its result", slog.String("error", err.Error()))
+		return errorBody("The request took longer than its time limit", "TIMEOUT"), http.StatusGatewayTimeout
+	}
 	if err != nil {
 		s.reportError(ctx, fmt.Errorf("gqlambda: http: execute %s: %w", op.Type(), err), slog.String("operation_name", p.OperationName))
 		return errorBody("Internal server error", codeInternal), http.StatusInternalServerError

@@ -10,10 +10,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/graphql-go/graphql"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/engine/graphqlgo"
 )
 
 const (
@@ -319,4 +323,41 @@ func TestHTTPOperationLimits(t *testing.T) {
 			t.Errorf("%s: %d %.200s, want 400 with code %s", tt.name, w.Code, w.Body, tt.code)
 		}
 	}
+}
+
+// TestHTTPRequestDeadline: a request's work ends at HTTPOptions.Timeout
+// (and when the client goes away): its resolvers see their context end, and
+// the client gets an answer then instead of waiting for them.
+func TestHTTPRequestDeadline(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ended := make(chan error, 1)
+		query := graphql.NewObject(graphql.ObjectConfig{Name: "Query", Fields: graphql.Fields{
+			"slow": &graphql.Field{Type: graphql.String, Resolve: func(p graphql.ResolveParams) (any, error) {
+				<-p.Context.Done()
+				ended <- p.Context.Err()
+				return nil, p.Context.Err()
+			}},
+		}})
+		schema, err := graphql.NewSchema(graphql.SchemaConfig{Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(schema, nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		w := httptest.NewRecorder()
+		srv.HTTPHandler(&gqlambda.HTTPOptions{Timeout: 3 * time.Second}).ServeHTTP(w, httptest.NewRequest("GET", "/graphql?query=%7Bslow%7D", nil))
+		if took := time.Since(began); took != 3*time.Second {
+			t.Errorf("answered after %s, want the 3 s timeout", took)
+		}
+		if err := <-ended; !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the resolver's context ended with %v, want its deadline", err)
+		}
+		if w.Code != http.StatusGatewayTimeout || !strings.Contains(w.Body.String(), `"code":"TIMEOUT"`) {
+			t.Errorf("answer %d %s, want 504 with code TIMEOUT", w.Code, w.Body)
+		}
+	})
 }

@@ -34,6 +34,7 @@ const (
 	DefaultIdleTimeout           = 10 * time.Minute
 	DefaultMaxConnectionDuration = 2 * time.Hour
 	DefaultWriteTimeout          = 10 * time.Second
+	DefaultReadTimeout           = 15 * time.Second
 )
 
 // Options configures a [Gateway]. Only Handler is required; every other
@@ -88,6 +89,13 @@ type Options struct {
 	// from the first connection until Shutdown), so a stalled write ends
 	// within 1.25 times WriteTimeout. Default 10 seconds.
 	WriteTimeout time.Duration
+
+	// ReadTimeout bounds the read of one HTTP request, headers and body
+	// (GraphQL over HTTP, the @connections API, the WebSocket handshake):
+	// a client that sends its request a byte at a time is disconnected
+	// when it runs out. It does not apply to WebSocket connections once
+	// they are open. Default 15 seconds (headers alone: 10 seconds).
+	ReadTimeout time.Duration
 
 	// CodelessClose makes [Gateway.Close] close connections as API
 	// Gateway's DeleteConnection does: with a close frame without status
@@ -144,6 +152,7 @@ type Gateway struct {
 	idle         time.Duration
 	maxDuration  time.Duration
 	writeTimeout time.Duration
+	readTimeout  time.Duration
 	codeless     bool
 	acceptBinary bool
 	http         http.Handler
@@ -183,6 +192,7 @@ func New(opts Options) (*Gateway, error) {
 		idle:         positive(opts.IdleTimeout, DefaultIdleTimeout),
 		maxDuration:  positive(opts.MaxConnectionDuration, DefaultMaxConnectionDuration),
 		writeTimeout: positive(opts.WriteTimeout, DefaultWriteTimeout),
+		readTimeout:  positive(opts.ReadTimeout, DefaultReadTimeout),
 		codeless:     opts.CodelessClose,
 		acceptBinary: opts.AcceptBinary,
 		http:         opts.HTTP,

@@ -1218,3 +1218,58 @@ func TestPipelinedFrames(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowRequestBodyIsCut: a client that sends an HTTP request body a byte
+// at a time is disconnected once Options.ReadTimeout runs out, instead of
+// holding its connection (and a goroutine) for as long as it likes.
+func TestSlowRequestBodyIsCut(t *testing.T) {
+	t.Parallel()
+	g, err := localgateway.New(localgateway.Options{
+		Handler:     (&recorder{}).handle,
+		HTTP:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.ReadAll(r.Body) }),
+		ReadTimeout: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := g.Serve(ln)
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	// real-server wait: the deadline is the HTTP server's own, on a real
+	// socket; the client goes on trickling until the server hangs up.
+	began := time.Now()
+	_ = conn.SetReadDeadline(began.Add(5 * time.Second))
+	closed := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, conn)
+		closed <- err
+	}()
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatalf("the server did not hang up before the client's own deadline: %v", err)
+			}
+			if waited := time.Since(began); waited > 3*time.Second {
+				t.Errorf("hung up after %s, want about the 300 ms ReadTimeout", waited)
+			}
+			return
+		case <-ticker.C:
+			_, _ = io.WriteString(conn, " ")
+		}
+	}
+}

@@ -43,8 +43,13 @@ func (g *Gateway) Serve(ln net.Listener) *Server {
 		HTTPURL:      "http://" + host + g.path,
 		Endpoint:     "http://" + host + "/" + g.stage,
 		gw:           g,
-		srv:          &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second},
-		done:         make(chan error, 1),
+		srv: &http.Server{
+			Handler:           g,
+			ReadHeaderTimeout: min(10*time.Second, g.readTimeout),
+			ReadTimeout:       g.readTimeout,
+			MaxHeaderBytes:    64 << 10,
+		},
+		done: make(chan error, 1),
 	}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s
