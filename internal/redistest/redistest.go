@@ -352,5 +352,5 @@ func freePort(t testing.TB, bus bool) int {
 	return 0
 }
 
-// Describe names a server for failure messages.
+// String names the server for failure messages.
 func (s *Server) String() string { return fmt.Sprintf("redis-server on %s", s.Addr) }
