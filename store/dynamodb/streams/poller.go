@@ -384,7 +384,7 @@ func (r *shardReader) getIterator(ctx context.Context) (gone bool) {
 		sleep(ctx, r.p.opts.PollInterval)
 	case ctx.Err() != nil:
 	case isErr[*types.TrimmedDataAccessException](err):
-		r.log.ErrorContext(ctx, "records trimmed from the stream before they were read: lost", slog.String("from", r.pos.seq))
+		r.trimmed(ctx)
 		r.pos = position{typ: types.ShardIteratorTypeTrimHorizon}
 	case isErr[*types.ResourceNotFoundException](err):
 		r.log.WarnContext(ctx, "shard not found: stopped reading it", slog.String("error", err.Error()))
@@ -396,6 +396,19 @@ func (r *shardReader) getIterator(ctx context.Context) (gone bool) {
 	return false
 }
 
+// trimmed reports that the records after the reader's position are no longer
+// in the stream. Only a position after a record the reader handled means
+// records were lost; a reader that had read nothing of the shard yet (it
+// starts at the trim horizon or the latest record) lost nothing, and says so
+// quietly instead of with a false alarm at every start.
+func (r *shardReader) trimmed(ctx context.Context) {
+	if r.pos.seq == "" {
+		r.log.DebugContext(ctx, "the shard's oldest records are gone: reading from the trim horizon")
+		return
+	}
+	r.log.ErrorContext(ctx, "records trimmed from the stream before they were read: lost", slog.String("from", r.pos.seq))
+}
+
 // recordsFailed deals with a failed GetRecords.
 func (r *shardReader) recordsFailed(ctx context.Context, err error) {
 	switch {
@@ -403,7 +416,7 @@ func (r *shardReader) recordsFailed(ctx context.Context, err error) {
 	case isErr[*types.ExpiredIteratorException](err):
 		r.iter = nil
 	case isErr[*types.TrimmedDataAccessException](err):
-		r.log.ErrorContext(ctx, "records trimmed from the stream before they were read: lost", slog.String("from", r.pos.seq))
+		r.trimmed(ctx)
 		r.iter, r.pos = nil, position{typ: types.ShardIteratorTypeTrimHorizon}
 	default:
 		r.log.WarnContext(ctx, "get records failed", slog.String("error", err.Error()))

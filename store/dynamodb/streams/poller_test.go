@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +32,11 @@ type fakeStream struct {
 	seq      int
 	pageSize int
 	iterLog  []string // "shard type seq" of every GetShardIterator
+	// trims is how many of the next GetShardIterator calls fail with
+	// TrimmedDataAccessException, as when the records asked for are gone.
+	trims int
+	// recordTrims does the same for the next GetRecords calls.
+	recordTrims int
 	// called holds a token after a call of the poller: see waitFor.
 	called chan struct{}
 }
@@ -163,6 +170,10 @@ func (f *fakeStream) GetShardIterator(ctx context.Context, in *dynamodbstreams.G
 		return nil, &types.ResourceNotFoundException{Message: aws.String("no shard")}
 	}
 	f.iterLog = append(f.iterLog, strings.TrimSpace(fmt.Sprintf("%s %s %s", s.id, in.ShardIteratorType, aws.ToString(in.SequenceNumber))))
+	if f.trims > 0 {
+		f.trims--
+		return nil, &types.TrimmedDataAccessException{Message: aws.String("trimmed")}
+	}
 	var i int
 	switch in.ShardIteratorType {
 	case types.ShardIteratorTypeTrimHorizon:
@@ -189,6 +200,10 @@ func (f *fakeStream) GetRecords(ctx context.Context, in *dynamodbstreams.GetReco
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calledLocked()
+	if f.recordTrims > 0 {
+		f.recordTrims--
+		return nil, &types.TrimmedDataAccessException{Message: aws.String("trimmed")}
+	}
 	id, index, _ := strings.Cut(aws.ToString(in.ShardIterator), "|")
 	s := f.shard(id)
 	i, err := strconv.Atoi(index)
@@ -545,4 +560,73 @@ func TestRunWithoutStream(t *testing.T) {
 			t.Errorf("%s: Run = %v, want %v", tt.name, err, tt.want)
 		}
 	}
+}
+
+// TestPollerTrimmed: records gone from the stream are reported as lost (at
+// ERROR) only when the reader had a position after a record it handled; a
+// reader that had read nothing of the shard yet lost nothing and says so
+// quietly. Either way it goes on from the trim horizon.
+func TestPollerTrimmed(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		readFirst bool // handle records before the trim
+		wantError bool
+	}{
+		{name: "at start", readFirst: false, wantError: false},
+		{name: "after records were handled", readFirst: true, wantError: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fakeStream{}
+				f.addShard("s", "", 0)
+				var logs strings.Builder
+				var mu sync.Mutex
+				hlog := &handlerLog{}
+				opts := fastOptions(hlog.handle)
+				opts.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				if !tt.readFirst {
+					f.mu.Lock()
+					f.trims = 1
+					f.mu.Unlock()
+				}
+				p, err := streams.NewPoller(f, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				start(t, p)
+				if tt.readFirst {
+					f.write("s", 2)
+					f.waitFor(t, "the first records", func() bool { return len(hlog.handledSeqs()) == 2 })
+					// The next read finds the records after the reader's
+					// position gone.
+					f.mu.Lock()
+					f.recordTrims = 1
+					f.mu.Unlock()
+				}
+				f.waitFor(t, "a TRIM_HORIZON iterator after the trim", func() bool {
+					its := f.iterators()
+					return len(its) >= 2 && strings.HasSuffix(its[len(its)-1], "TRIM_HORIZON")
+				})
+				mu.Lock()
+				out := logs.String()
+				mu.Unlock()
+				if got := strings.Contains(out, "level=ERROR"); got != tt.wantError {
+					t.Errorf("ERROR logged: %v, want %v; logs:\n%s", got, tt.wantError, out)
+				}
+			})
+		})
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
