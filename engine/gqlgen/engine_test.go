@@ -432,3 +432,13 @@ func BenchmarkPrepareCached(b *testing.B) {
 		}
 	}
 }
+
+// TestUntypedVariable: a variable without a type (which crashed another
+// engine's validator) is a GraphQL error here too.
+func TestUntypedVariable(t *testing.T) {
+	t.Parallel()
+	_, err := newEngine(nil).Prepare(t.Context(), `query($A:) { message { id } }`, "")
+	if _, ok := errors.AsType[gqlambda.Errors](err); !ok {
+		t.Errorf("Prepare = %v, want GraphQL errors", err)
+	}
+}

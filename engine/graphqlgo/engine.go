@@ -89,8 +89,12 @@ func (e *Engine) Prepare(ctx context.Context, query, operationName string) (gqla
 	return op.check()
 }
 
-// parse parses and validates query.
-func (e *Engine) parse(query string) *document {
+// parse parses and validates query. graphql-go's parser accepts documents
+// its validator then fails on with a panic (a variable without a type, such
+// as "query($a:) { f }", dereferences nil): those are refused here first,
+// and a panic of the validator on any other input is turned into a
+// validation error, so that no document can crash the process.
+func (e *Engine) parse(query string) (doc *document) {
 	src := source.NewSource(&source.Source{Body: []byte(query), Name: "GraphQL request"})
 	tree, err := parser.Parse(parser.ParseParams{Source: src})
 	if err != nil {
@@ -99,10 +103,21 @@ func (e *Engine) parse(query string) *document {
 	if errs := executableDefinitions(tree); errs != nil {
 		return &document{Errs: errs}
 	}
+	if errs := untypedVariables(tree); errs != nil {
+		return &document{Errs: errs}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			doc = &document{Errs: gqlambda.Errors{{
+				Message:    "The document could not be validated.",
+				Extensions: map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"},
+			}}}
+		}
+	}()
 	if res := graphql.ValidateDocument(&e.schema, tree, nil); !res.IsValid {
 		return &document{Errs: convertErrors(res.Errors)}
 	}
-	doc := &document{}
+	doc = &document{}
 	fragments := fragmentsOf(tree)
 	for _, def := range tree.Definitions {
 		od, ok := def.(*ast.OperationDefinition)
@@ -250,4 +265,29 @@ func convertErrors(fes []gqlerrors.FormattedError) gqlambda.Errors {
 		out[i] = e
 	}
 	return out
+}
+
+// untypedVariables reports the variable definitions that have no type,
+// which graphql-go's parser lets through and its validator cannot handle.
+func untypedVariables(tree *ast.Document) gqlambda.Errors {
+	var errs gqlambda.Errors
+	for _, def := range tree.Definitions {
+		od, ok := def.(*ast.OperationDefinition)
+		if !ok {
+			continue
+		}
+		for _, v := range od.VariableDefinitions {
+			if v == nil || v.Type == nil {
+				name := ""
+				if v != nil && v.Variable != nil && v.Variable.Name != nil {
+					name = v.Variable.Name.Value
+				}
+				errs = append(errs, &gqlambda.Error{
+					Message:    fmt.Sprintf("Variable \"$%s\" has no type.", name),
+					Extensions: map[string]any{"code": "GRAPHQL_PARSE_FAILED"},
+				})
+			}
+		}
+	}
+	return errs
 }

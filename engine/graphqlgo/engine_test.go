@@ -361,3 +361,18 @@ func BenchmarkPrepareCached(b *testing.B) {
 		}
 	}
 }
+
+// TestDocumentsTheValidatorCannotHandle: documents graphql-go's parser
+// accepts and its validator crashes on are refused with an error; no
+// document panics.
+func TestDocumentsTheValidatorCannotHandle(t *testing.T) {
+	t.Parallel()
+	e := New(testSchema(t), nil)
+	for _, doc := range []string{`query($A:) {A0}`, `query($a:, $b: Int) { x }`} {
+		_, err := e.Prepare(t.Context(), doc, "")
+		var errs gqlambda.Errors
+		if !errors.As(err, &errs) || !strings.Contains(errs.Error(), "has no type") {
+			t.Errorf("Prepare(%q) = %v, want a GraphQL error about the untyped variable", doc, err)
+		}
+	}
+}
