@@ -190,9 +190,6 @@ type execution struct {
 	err    error
 }
 
-// execSeed seeds the hash of execution keys.
-var execSeed = maphash.MakeSeed()
-
 // matches reports whether sub has e's execution key.
 func (e *execution) matches(sub *store.Subscription) bool {
 	return e.query == sub.Query && e.operationName == sub.OperationName &&
@@ -399,7 +396,7 @@ func (f *fanout) execute(ctx context.Context, w *worker, sub *store.Subscription
 // it on first use.
 func (f *fanout) execution(sub *store.Subscription) *execution {
 	var h maphash.Hash
-	h.SetSeed(execSeed)
+	h.SetSeed(f.s.execSeed)
 	h.WriteString(sub.Query)
 	h.WriteByte(0)
 	h.WriteString(sub.OperationName)

@@ -350,22 +350,9 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 	return result, http.StatusOK
 }
 
-func resultOfErrors(errs Errors) []byte {
-	b, err := json.Marshal(struct {
-		Errors []json.RawMessage `json:"errors"`
-	}{encodeErrors(errs)})
-	if err != nil {
-		return errorBody("Internal server error", codeInternal)
-	}
-	return b
-}
+func resultOfErrors(errs Errors) []byte { return resultOfErrorList(encodeErrors(errs)) }
 
-func errorBody(msg, code string) []byte {
-	b, _ := json.Marshal(struct {
-		Errors []json.RawMessage `json:"errors"`
-	}{errorJSON(msg, code)})
-	return b
-}
+func errorBody(msg, code string) []byte { return resultOfErrorList(errorJSON(msg, code)) }
 
 func errorResponse(status int, mediaType, msg string, extra http.Header) httpResponse {
 	h := http.Header{"Content-Type": {mediaType + "; charset=utf-8"}}

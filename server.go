@@ -2,6 +2,7 @@ package gqlambda
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"time"
@@ -303,6 +304,8 @@ type Server struct {
 	formatError func(ctx context.Context, err *Error) *Error
 
 	noIntrospection bool
+	// execSeed seeds the hash of fan-out execution keys.
+	execSeed maphash.Seed
 }
 
 // New validates cfg and returns a Server.
@@ -327,6 +330,7 @@ func New(cfg Config) (*Server, error) {
 		formatError: cfg.FormatError,
 
 		noIntrospection: cfg.DisableIntrospection,
+		execSeed:        maphash.MakeSeed(),
 		protocols: map[string]protocol.Server{
 			transportws.Subprotocol: transportws.Server{},
 			legacyws.Subprotocol:    legacyws.Server{},
