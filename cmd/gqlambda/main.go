@@ -7,6 +7,7 @@
 //	gqlambda tables create [flags]                 create the tables
 //	gqlambda tables describe [flags]               describe them
 //	gqlambda publish [flags] TOPIC [JSON | -]      write an event to the events table
+//	gqlambda bus [flags] -rule 'NAME=URL PATTERN'  serve a local EventBridge bus (see bus.go)
 //	gqlambda help [COMMAND]                        print the usage
 //
 // Flags come before the arguments. `gqlambda help COMMAND` and
@@ -210,6 +211,8 @@ func (c cli) dispatch(ctx context.Context, args []string) error {
 		return c.tables(ctx, args[1:])
 	case "publish":
 		return c.publish(ctx, args[1:])
+	case "bus":
+		return c.bus(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		return c.help(ctx, args[1:])
 	}
@@ -241,6 +244,7 @@ Commands:
 	tables create    create the connections, subscriptions and events tables
 	tables describe  describe the tables
 	publish          write an event to the events table
+	bus              serve a local EventBridge bus whose rules invoke Lambda functions
 	help             print the usage of gqlambda or of a command
 
 Run 'gqlambda help <command>' for the usage of a command.
