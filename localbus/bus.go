@@ -56,6 +56,9 @@ var (
 	// EventBridge would refuse whole (no entries, more than MaxEntries, over
 	// MaxRequestSize).
 	ErrValidation = errors.New("validation error")
+	// ErrThrottled is wrapped by the error of a PutEvents call refused
+	// because Options.MaxPending deliveries are pending.
+	ErrThrottled = errors.New("localbus: too many deliveries pending")
 	// ErrInvalidRule is wrapped by AddRule's errors.
 	ErrInvalidRule = errors.New("localbus: invalid rule")
 )
@@ -159,9 +162,14 @@ type Options struct {
 	Region, Account string
 	// Retry is the retry policy of rules that have none.
 	Retry RetryPolicy
-	// Concurrency bounds the deliveries in flight (attempts and waits
-	// between them); default 64. PutEvents waits for room.
+	// Concurrency bounds the targets running at a time; default 64.
+	// Deliveries beyond it wait for their turn.
 	Concurrency int
+	// MaxPending bounds the deliveries not yet finished (running, waiting
+	// for their turn or for a retry); default 10,000. A PutEvents call that
+	// would exceed it is refused whole with ErrThrottled, as EventBridge
+	// throttles a caller beyond its quota.
+	MaxPending int
 	// OnDeadLetter, when set, receives each event whose delivery failed for
 	// good, as a rule's dead-letter queue would. It must not block long.
 	OnDeadLetter func(ctx context.Context, dl DeadLetter)
@@ -205,6 +213,9 @@ func New(opts Options) (*Bus, error) {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 64
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 10000
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -300,10 +311,13 @@ func entrySize(e Entry) int {
 // (no entries, more than [MaxEntries], over [MaxRequestSize]) is an error
 // wrapping [ErrValidation]; otherwise each entry is accepted, with an event
 // id, or refused, with an error code, and the accepted ones are delivered
-// asynchronously to the targets of the rules they match. PutEvents returns
-// once every delivery has started; it waits for room when Concurrency
-// deliveries are in flight.
+// asynchronously to the targets of the rules they match: PutEvents does not
+// wait for them. A call whose deliveries would exceed Options.MaxPending is
+// refused whole with an error wrapping [ErrThrottled].
 func (b *Bus) PutEvents(ctx context.Context, entries []Entry) (PutEventsResult, error) {
+	if err := ctx.Err(); err != nil {
+		return PutEventsResult{}, err
+	}
 	if len(entries) == 0 || len(entries) > MaxEntries {
 		return PutEventsResult{}, fmt.Errorf("%w: %d entries: a call takes 1 to %d", ErrValidation, len(entries), MaxEntries)
 	}
@@ -322,6 +336,11 @@ func (b *Bus) PutEvents(ctx context.Context, entries []Entry) (PutEventsResult, 
 	rules := b.rules
 	b.mu.Unlock()
 
+	type delivery struct {
+		rule *rule
+		ev   events.EventBridgeEvent
+	}
+	var deliveries []delivery
 	res := PutEventsResult{Entries: make([]ResultEntry, len(entries))}
 	now := b.opts.Now()
 	for i, e := range entries {
@@ -335,16 +354,30 @@ func (b *Bus) PutEvents(ctx context.Context, entries []Entry) (PutEventsResult, 
 		matchable, err := matchable(ev)
 		if err != nil {
 			// The detail was checked: unreachable but for a bug.
-			return res, err
+			return PutEventsResult{}, err
 		}
 		for _, r := range rules {
-			if !r.pattern.Match(matchable) {
-				continue
-			}
-			if err := b.deliver(ctx, r, ev, now); err != nil {
-				return res, err
+			if r.pattern.Match(matchable) {
+				deliveries = append(deliveries, delivery{r, ev})
 			}
 		}
+	}
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
+		return PutEventsResult{}, ErrClosed
+	case b.inflight+len(deliveries) > b.opts.MaxPending:
+		b.mu.Unlock()
+		return PutEventsResult{}, fmt.Errorf("%w: %d deliveries pending", ErrThrottled, b.inflight)
+	}
+	b.inflight += len(deliveries)
+	b.mu.Unlock()
+	for _, d := range deliveries {
+		go func() {
+			defer b.done()
+			b.attempts(d.rule, d.ev, now)
+		}()
 	}
 	return res, nil
 }
@@ -414,31 +447,8 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// deliver starts the delivery of ev to r's target, waiting for room.
-func (b *Bus) deliver(ctx context.Context, r *rule, ev events.EventBridgeEvent, put time.Time) error {
-	select {
-	case b.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		<-b.sem
-		return ErrClosed
-	}
-	b.inflight++
-	b.mu.Unlock()
-	go func() {
-		defer b.done()
-		b.attempts(r, ev, put)
-	}()
-	return nil
-}
-
 // done ends a delivery.
 func (b *Bus) done() {
-	<-b.sem
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.inflight--
@@ -493,6 +503,12 @@ func (b *Bus) deadLetter(r *rule, ev events.EventBridgeEvent, n int, err error) 
 
 // attempt calls the target once, turning a panic into an error.
 func (b *Bus) attempt(r *rule, ev events.EventBridgeEvent) (err error) {
+	select {
+	case b.sem <- struct{}{}:
+		defer func() { <-b.sem }()
+	case <-b.base.Done():
+		return fmt.Errorf("bus closed: %w", b.base.Err())
+	}
 	ctx, cancel := context.WithTimeout(b.base, r.retry.Timeout)
 	defer cancel()
 	defer func() {

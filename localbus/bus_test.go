@@ -431,3 +431,45 @@ func FuzzServeHTTP(f *testing.F) {
 		}
 	})
 }
+
+// TestBounds checks Concurrency (targets running at a time) and MaxPending
+// (deliveries not finished, beyond which PutEvents is throttled).
+func TestBounds(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var running, peak atomic.Int32
+		bus, _ := localbus.New(localbus.Options{Concurrency: 2, MaxPending: 5})
+		_ = bus.AddRule(localbus.Rule{Name: "slow", Pattern: `{}`, Target: func(ctx context.Context, _ events.EventBridgeEvent) error {
+			n := running.Add(1)
+			defer running.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			<-release
+			return nil
+		}})
+		entry := localbus.Entry{Source: "s", DetailType: "d", Detail: `{}`}
+		if _, err := bus.PutEvents(t.Context(), []localbus.Entry{entry, entry, entry, entry, entry}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if running.Load() != 2 {
+			t.Errorf("%d targets running, want Concurrency's 2", running.Load())
+		}
+		_, err := bus.PutEvents(t.Context(), []localbus.Entry{entry})
+		if !errors.Is(err, localbus.ErrThrottled) {
+			t.Errorf("PutEvents beyond MaxPending = %v, want ErrThrottled", err)
+		}
+		close(release)
+		if err := bus.Drain(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if peak.Load() != 2 {
+			t.Errorf("peak %d targets at a time, want 2", peak.Load())
+		}
+		if _, err := bus.PutEvents(t.Context(), []localbus.Entry{entry}); err != nil {
+			t.Errorf("PutEvents once drained: %v", err)
+		}
+		_ = bus.Close(t.Context())
+	})
+}

@@ -88,6 +88,9 @@ func (b *Bus) servePutEvents(w http.ResponseWriter, r *http.Request, body []byte
 	case errors.Is(err, ErrValidation):
 		writeError(w, http.StatusBadRequest, "ValidationException", strings.TrimPrefix(err.Error(), ErrValidation.Error()+": "))
 		return
+	case errors.Is(err, ErrThrottled):
+		writeError(w, http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
+		return
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "InternalException", "the bus is closed")
 		return
