@@ -115,8 +115,12 @@ type sourceRecord struct {
 // such record fails every later one, unprocessed, as a stream's retry
 // starts from the lowest failed sequence number; without, later records are
 // processed. A context that is done fails the records not yet processed.
-func (s *Server) handleBatch(ctx context.Context, source string, recs []sourceRecord, ordered bool) []string {
-	var failed []string
+func (s *Server) handleBatch(ctx context.Context, source string, recs []sourceRecord, ordered bool) (failed []string) {
+	if s.tel != nil {
+		var end func()
+		ctx, end = s.traceBatch(ctx, source, len(recs), &failed)
+		defer end()
+	}
 	for i, r := range recs {
 		if err := ctx.Err(); err != nil {
 			s.log.WarnContext(ctx, source+" batch interrupted: the rest of the batch will be retried",
