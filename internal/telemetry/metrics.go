@@ -47,18 +47,18 @@ const (
 
 // metricNames are the EMF names of the counters, then of the timings.
 var metricNames = [...]string{
-	Connections:          "Connections",
-	Disconnections:       "Disconnections",
-	Frames:               "Frames",
-	SubscriptionsStarted: "SubscriptionsStarted",
-	SubscriptionsEnded:   "SubscriptionsEnded",
-	FanOuts:              "FanOuts",
-	Deliveries:           "Deliveries",
-	Gone:                 "Gone",
-	Throttled:            "Throttled",
-	Retries:              "Retries",
-	Failed:               "Failed",
-	Errors:               "Errors",
+	Connections:                          "Connections",
+	Disconnections:                       "Disconnections",
+	Frames:                               "Frames",
+	SubscriptionsStarted:                 "SubscriptionsStarted",
+	SubscriptionsEnded:                   "SubscriptionsEnded",
+	FanOuts:                              "FanOuts",
+	Deliveries:                           "Deliveries",
+	Gone:                                 "Gone",
+	Throttled:                            "Throttled",
+	Retries:                              "Retries",
+	Failed:                               "Failed",
+	Errors:                               "Errors",
 	numCounters + Metric(FanOutDuration): "FanOutDuration",
 	numCounters + Metric(PostLatency):    "PostLatency",
 }
@@ -241,9 +241,9 @@ func (inv *Invocation) add(m Metric, n int64) {
 
 // emf writes EMF lines.
 type emf struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf []byte
+	mu                 sync.Mutex
+	w                  io.Writer
+	buf                []byte
 	namespace, service []byte // JSON-encoded
 }
 
