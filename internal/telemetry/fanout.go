@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gqlambda/gqlambda/gateway"
@@ -236,7 +237,15 @@ func (f *Fanout) EndPost(ctx context.Context, p Post, err error) {
 	default:
 		outcome = Error
 	}
-	EndSpan(p.span, err, AttrOutcome.String(outcome.String()))
+	if p.span == nil {
+		return
+	}
+	p.span.SetAttributes(AttrOutcome.String(outcome.String()))
+	if outcome == Error {
+		p.span.RecordError(err)
+		p.span.SetStatus(codes.Error, "")
+	}
+	p.span.End()
 }
 
 // Failed counts a subscription of the batch of ctx that did not get the

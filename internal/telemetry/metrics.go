@@ -222,7 +222,20 @@ type Invocation struct {
 	t       *T
 	touched atomic.Uint32 // bit m: counter m was added to
 	counts  [numCounters]atomic.Int64
-	hists   [numDistributions]histogram
+	// hists are made on first use: most frames time nothing.
+	hists [numDistributions]atomic.Pointer[histogram]
+}
+
+// hist returns the histogram of dist, making it on first use.
+func (inv *Invocation) hist(dist Distribution) *histogram {
+	if h := inv.hists[dist].Load(); h != nil {
+		return h
+	}
+	h := &histogram{}
+	if inv.hists[dist].CompareAndSwap(nil, h) {
+		return h
+	}
+	return inv.hists[dist].Load()
 }
 
 type invocationKey struct{}
@@ -261,7 +274,9 @@ func (inv *Invocation) flush(now time.Time) error {
 	var values [numDistributions][]float64
 	any := touched != 0
 	for d := range values {
-		values[d] = inv.hists[d].values()
+		if h := inv.hists[d].Load(); h != nil {
+			values[d] = h.values()
+		}
 		any = any || len(values[d]) > 0
 	}
 	if !any {

@@ -158,7 +158,7 @@ func (t *T) observe(ctx context.Context, inv *Invocation, dist Distribution, d t
 		h.Record(ctx, d.Seconds())
 	}
 	if inv != nil {
-		inv.hists[dist].record(d)
+		inv.hist(dist).record(d)
 	}
 }
 
