@@ -166,27 +166,27 @@ func directive(raw any, root map[string]any, values map[string][]float64) (Direc
 	// metric."
 	ns, ok := obj["Namespace"].(string)
 	if !ok || ns == "" || len(ns) > MaxNamespace {
-		return d, errors.New("Namespace: missing, not a string, or not 1 to 1024 characters")
+		return d, errors.New("member Namespace: missing, not a string, or not 1 to 1024 characters")
 	}
 	d.Namespace = ns
 	// "Dimensions — A DimensionSet array."
 	sets, ok := obj["Dimensions"].([]any)
 	if !ok {
-		return d, errors.New("Dimensions: missing or not an array")
+		return d, errors.New("member Dimensions: missing or not an array")
 	}
 	for i, rawSet := range sets {
 		set, ok := rawSet.([]any)
 		if !ok {
-			return d, fmt.Errorf("Dimensions[%d]: not an array", i)
+			return d, fmt.Errorf("member Dimensions[%d]: not an array", i)
 		}
 		if len(set) > MaxDimensionsPerSet {
-			return d, fmt.Errorf("Dimensions[%d]: %d dimension keys, over %d", i, len(set), MaxDimensionsPerSet)
+			return d, fmt.Errorf("member Dimensions[%d]: %d dimension keys, over %d", i, len(set), MaxDimensionsPerSet)
 		}
 		var names []string
 		for _, rawName := range set {
 			name, ok := rawName.(string)
 			if !ok || name == "" || len(name) > MaxDimensionName {
-				return d, fmt.Errorf("Dimensions[%d]: a key that is not a string of 1 to 250 characters", i)
+				return d, fmt.Errorf("member Dimensions[%d]: a key that is not a string of 1 to 250 characters", i)
 			}
 			// "The values within this array MUST also be members on the
 			// root-node" and "The target member MUST have a string value.
@@ -210,15 +210,15 @@ func directive(raw any, root map[string]any, values map[string][]float64) (Direc
 	// contain more than 100 MetricDefinition objects."
 	metrics, ok := obj["Metrics"].([]any)
 	if !ok {
-		return d, errors.New("Metrics: missing or not an array")
+		return d, errors.New("member Metrics: missing or not an array")
 	}
 	if len(metrics) > MaxMetricsPerDirective {
-		return d, fmt.Errorf("Metrics: %d definitions, over %d", len(metrics), MaxMetricsPerDirective)
+		return d, fmt.Errorf("member Metrics: %d definitions, over %d", len(metrics), MaxMetricsPerDirective)
 	}
 	for i, rawDef := range metrics {
 		m, err := metricDefinition(rawDef)
 		if err != nil {
-			return d, fmt.Errorf("Metrics[%d]: %w", i, err)
+			return d, fmt.Errorf("member Metrics[%d]: %w", i, err)
 		}
 		// "Valid targets MUST be members on the root node and cannot be
 		// nested objects" and "A metric target MUST be a numeric value or
@@ -256,13 +256,13 @@ func metricDefinition(raw any) (Metric, error) {
 	}
 	name, ok := obj["Name"].(string)
 	if !ok || name == "" || len(name) > MaxMetricName {
-		return m, errors.New("Name: missing, not a string, or not 1 to 1024 characters")
+		return m, errors.New("member Name: missing, not a string, or not 1 to 1024 characters")
 	}
 	m.Name = name
 	if u, present := obj["Unit"]; present {
 		s, ok := u.(string)
 		if !ok || !Units[s] {
-			return m, fmt.Errorf("Unit %v: not one of the units CloudWatch accepts", u)
+			return m, fmt.Errorf("member Unit %v: not one of the units CloudWatch accepts", u)
 		}
 		m.Unit = s
 	}
