@@ -1,12 +1,17 @@
 package gqlambda_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -560,4 +565,141 @@ func countNamed(spans []sdktrace.ReadOnlySpan, name string) int {
 		}
 	}
 	return n
+}
+
+// harnessSink runs the fake @connections API of the benchmark harness
+// (../shared/bench-peers/lib/sink.mjs, or $HARNESS/lib/sink.mjs) under
+// Node, and returns its URL and control URL. It skips the test where the
+// harness or Node is missing.
+func harnessSink(t *testing.T) (url, control string) {
+	t.Helper()
+	dir := os.Getenv("HARNESS")
+	if dir == "" {
+		dir = filepath.Join("..", "shared", "bench-peers")
+	}
+	script := filepath.Join(dir, "lib", "sink.mjs")
+	if _, err := os.Stat(script); err != nil {
+		t.Skipf("the benchmark harness's sink is not at %s (set HARNESS to its folder): %v", script, err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	cmd := exec.Command(node, script, "--port", "0", "--control-port", "0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	var hello struct {
+		Event             string
+		Port, ControlPort int
+	}
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil || json.Unmarshal(line, &hello) != nil || hello.Event != "listening" {
+		t.Fatalf("sink: first line %q, %v", line, err)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", hello.Port), fmt.Sprintf("http://127.0.0.1:%d", hello.ControlPort)
+}
+
+// sinkStats are the counters of the harness's sink that a fan-out's
+// telemetry must agree with.
+type sinkStats struct {
+	Received, Delivered, DeliveredIds, Duplicates, Throttled, Failed, Gone int
+}
+
+func sinkControl(t *testing.T, method, url, body string) sinkStats {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s sinkStats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("sink %s %s: %d %v", method, url, resp.StatusCode, err)
+	}
+	return s
+}
+
+// TestPublishUnderHarnessFaults publishes to 300 subscribers through
+// apigw.Client against the benchmark harness's own sink with its three
+// faults on (a token bucket of 2,000 calls a second with a burst of 50,
+// 10% of calls failing with 500, 5% of connections gone), and checks that
+// the publish's EMF line, its span and its result agree with what the sink
+// counted: every 429 it answered is a Throttled, every 410 a Gone, every
+// attempt beyond a post's first a Retry, every id it answered 200 a
+// Delivery.
+func TestPublishUnderHarnessFaults(t *testing.T) {
+	t.Parallel()
+	url, control := harnessSink(t)
+	const n = 300
+	spans := tracetest.NewSpanRecorder()
+	emf := &syncBuffer{}
+	h := newHarness(t, func(cfg *gqlambda.Config, _ *hookLog) {
+		cfg.Sender = apigw.New(nil, &apigw.Options{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
+		cfg.Endpoint = url + "/stage"
+		cfg.Telemetry = gqlambda.Telemetry{Metrics: emf, TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))}
+	})
+	sinkControl(t, http.MethodPost, control+"/__reset", `{"scope":"setup"}`)
+	for i := range n {
+		id := fmt.Sprintf("conn-%03d", i)
+		h.open(id)
+		h.send(id, `{"type":"connection_init"}`)
+		h.subscribe(id, "s", `subscription { messages { id } }`)
+	}
+	emf.take()
+	sinkControl(t, http.MethodPost, control+"/__reset", `{"scope":"run","rate":2000,"burst":50,"failPct":10,"gonePct":5,"seed":7}`)
+	before := len(spans.Ended())
+
+	res, err := h.srv.Publish(context.Background(), "MESSAGES", map[string]any{"id": "1", "chatId": "c", "text": "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sinkControl(t, http.MethodGet, control+"/__stats", "")
+	t.Logf("publish %+v; sink %+v", res, st)
+	if st.Throttled == 0 || st.Failed == 0 || st.Gone == 0 {
+		t.Fatalf("the sink injected no fault of some kind: %+v", st)
+	}
+	if res.Matched != n || res.Delivered != st.DeliveredIds || st.Duplicates != 0 || res.Gone != st.Gone {
+		t.Errorf("publish %+v against sink %+v: want %d matched, delivered = ids answered 200, gone = 410s, no duplicate", res, st, n)
+	}
+	lines := emf.take()
+	if len(lines) != 1 {
+		t.Fatalf("%d EMF lines, want 1", len(lines))
+	}
+	doc, err := emfcheck.Validate([]byte(lines[0]))
+	if err != nil {
+		t.Fatalf("invalid EMF line: %v\n%s", err, lines[0])
+	}
+	for name, want := range map[string]int{
+		"Deliveries": st.DeliveredIds, "Gone": st.Gone, "Failed": res.Failed,
+		"Throttled": st.Throttled, "Retries": st.Received - n,
+	} {
+		if got := doc.Values[name]; len(got) != 1 || got[0] != float64(want) {
+			t.Errorf("EMF %s = %v, want %d (sink %+v)", name, got, want, st)
+		}
+	}
+	if got := len(doc.Values["PostLatency"]); got != 100 {
+		t.Errorf("EMF PostLatency: %d values, want 100 for %d posts", got, n)
+	}
+	var pub sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended()[before:] {
+		if s.Name() == "gqlambda.publish" {
+			pub = s
+		}
+	}
+	if pub == nil {
+		t.Fatal("no publish span")
+	}
+	checkAttrs(t, pub, map[string]any{"gqlambda.delivered": int64(st.DeliveredIds), "gqlambda.gone": int64(st.Gone),
+		"gqlambda.failed": int64(res.Failed), "gqlambda.throttled": int64(st.Throttled), "gqlambda.retries": int64(st.Received - n)})
 }
