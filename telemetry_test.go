@@ -452,6 +452,67 @@ func TestFrameSpans(t *testing.T) {
 	}
 }
 
+// TestHTTPSpans checks the span of a GraphQL over HTTP request: it
+// continues the request's traceparent, and the fan-out of its mutation is
+// its child.
+func TestHTTPSpans(t *testing.T) {
+	t.Parallel()
+	rec := tracetest.NewSpanRecorder()
+	emf := &syncBuffer{}
+	h := newHarness(t, func(cfg *gqlambda.Config, _ *hookLog) {
+		cfg.Telemetry = gqlambda.Telemetry{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)), Metrics: emf}
+	})
+	h.ready("c1")
+	h.subscribe("c1", "s", `subscription { messages { id } }`)
+	emf.take()
+	before := len(rec.Ended())
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"mutation { send(chatId: \"c\", text: \"hi\") { id } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	w := httptest.NewRecorder()
+	h.srv.HTTPHandler(nil).ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	spans := rec.Ended()[before:]
+	var root, pub sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		switch s.Name() {
+		case "gqlambda HTTP POST":
+			root = s
+		case "gqlambda.publish":
+			pub = s
+		}
+	}
+	if root == nil || pub == nil {
+		t.Fatalf("spans %v: want gqlambda HTTP POST and gqlambda.publish", spanNames(spans))
+	}
+	if root.SpanContext().TraceID().String() != "0af7651916cd43dd8448eb211c80319c" || root.Parent().SpanID().String() != "b7ad6b7169203331" {
+		t.Errorf("HTTP span: trace %s parent %s, want the traceparent's", root.SpanContext().TraceID(), root.Parent().SpanID())
+	}
+	checkAttrs(t, root, map[string]any{"http.response.status_code": int64(200), "gqlambda.outcome": "ok"})
+	if pub.SpanContext().TraceID() != root.SpanContext().TraceID() {
+		t.Error("the mutation's fan-out is not in the request's trace")
+	}
+	children := 0
+	for _, s := range spans {
+		if s.Parent().SpanID() == root.SpanContext().SpanID() {
+			children++
+		}
+	}
+	if children < 2 {
+		t.Errorf("the HTTP span has %d children, want at least the engine's prepare and execute", children)
+	}
+	// The request is one invocation: one EMF line, with the fan-out in it.
+	lines := emf.take()
+	if len(lines) != 1 {
+		t.Fatalf("%d EMF lines for one request, want 1", len(lines))
+	}
+	if got := emfTotals(t, lines); got["FanOuts"] != 1 || got["Deliveries"] != 1 {
+		t.Errorf("EMF of the request: %v, want one fan-out with one delivery", got)
+	}
+}
+
 // BenchmarkTelemetry measures a ping frame and a publish to one
 // subscriber with telemetry off, with EMF lines only, and traced; the
 // allocations it reports are what each costs.

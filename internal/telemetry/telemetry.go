@@ -292,6 +292,38 @@ func (t *T) StartFrame(ctx context.Context, route, connectionID string, header p
 	return ctx, f
 }
 
+// StartRequest starts the span and the metrics of a GraphQL over HTTP
+// request, named name; header may carry a W3C traceparent. End it with
+// Answered and End.
+func (t *T) StartRequest(ctx context.Context, name string, header propagation.TextMapCarrier) (context.Context, *Frame) {
+	if t == nil {
+		return ctx, nil
+	}
+	f := &Frame{t: t}
+	ctx, f.inv = t.Begin(ctx)
+	if t.tracer != nil {
+		ctx = t.parent(ctx, header)
+		var span trace.Span
+		ctx, span = t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+		f.u = &unit{frame: true, span: span}
+		ctx = context.WithValue(ctx, unitKey{}, f.u)
+	}
+	return ctx, f
+}
+
+// Answered records the status of the answer to a request.
+func (f *Frame) Answered(status int) {
+	if f == nil || f.u == nil {
+		return
+	}
+	f.u.span.SetAttributes(AttrStatus.Int(status))
+	if status >= 400 && status <= 499 {
+		f.u.mark(Refused)
+	} else if status >= 500 {
+		f.u.mark(Error)
+	}
+}
+
 // Connected records the answer to a $connect.
 func (f *Frame) Connected(ctx context.Context, status int) {
 	if f == nil {
@@ -300,14 +332,7 @@ func (f *Frame) Connected(ctx context.Context, status int) {
 	if status >= 200 && status <= 299 {
 		f.t.Count(ctx, Connections, 1)
 	}
-	if f.u != nil {
-		f.u.span.SetAttributes(AttrStatus.Int(status))
-		if status >= 400 && status <= 499 {
-			f.u.mark(Refused)
-		} else if status >= 500 {
-			f.u.mark(Error)
-		}
-	}
+	f.Answered(status)
 }
 
 // SetAttributes adds attributes to the frame's span.

@@ -50,6 +50,10 @@ func TestNilAllocatesNothing(t *testing.T) {
 		u.End()
 		inv.End()
 		_ = tel.Parent(uctx)
+		rctx, req := tel.StartRequest(uctx, "gqlambda HTTP POST", nil)
+		tel.Count(rctx, Errors, 1)
+		req.Answered(200)
+		req.End()
 		frame.End()
 	})
 	if allocs != 0 {
