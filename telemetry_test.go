@@ -764,3 +764,46 @@ func TestPublishUnderHarnessFaults(t *testing.T) {
 	checkAttrs(t, pub, map[string]any{"gqlambda.delivered": int64(st.DeliveredIds), "gqlambda.gone": int64(st.Gone),
 		"gqlambda.failed": int64(res.Failed), "gqlambda.throttled": int64(st.Throttled), "gqlambda.retries": int64(st.Received - n)})
 }
+
+// TestServerSuiteTraced runs every behaviour of the server suite on the
+// memory store, over every engine and protocol, with traces, a meter and
+// EMF lines all on: the behaviours must not change, every span started
+// must have ended, and every EMF line must be valid.
+func TestServerSuiteTraced(t *testing.T) {
+	t.Parallel()
+	memoryStore := suiteStores()[0]
+	for _, en := range suiteEngines() {
+		for _, pr := range suiteProtocols() {
+			t.Run(en.name+"/"+pr.name, func(t *testing.T) {
+				t.Parallel()
+				for _, b := range suiteBehaviours() {
+					t.Run(b.name, func(t *testing.T) {
+						t.Parallel()
+						spans := tracetest.NewSpanRecorder()
+						emf := &syncBuffer{}
+						configure := func(f *suiteFixture, cfg *gqlambda.Config) {
+							if b.configure != nil {
+								b.configure(f, cfg)
+							}
+							cfg.Telemetry = gqlambda.Telemetry{
+								TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)),
+								MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
+								Metrics:        emf,
+								BatchSize:      2,
+							}
+						}
+						b.run(newSuiteFixture(t, memoryStore, en, pr, configure))
+						if started, ended := len(spans.Started()), len(spans.Ended()); started != ended || started == 0 {
+							t.Errorf("%d spans started, %d ended", started, ended)
+						}
+						for _, l := range emf.take() {
+							if _, err := emfcheck.Validate([]byte(l)); err != nil {
+								t.Errorf("invalid EMF line: %v\n%s", err, l)
+							}
+						}
+					})
+				}
+			})
+		}
+	}
+}
