@@ -108,6 +108,9 @@ type sourceRecord struct {
 	kind string
 	// decode maps the record to the events it carries.
 	decode func() ([]store.Event, error)
+	// trace is the X-Ray trace header the record carries (SQS's
+	// AWSTraceHeader), linked from the batch's span; empty without.
+	trace string
 }
 
 // handleBatch handles recs in order and returns the items to report as
@@ -118,7 +121,7 @@ type sourceRecord struct {
 func (s *Server) handleBatch(ctx context.Context, source string, recs []sourceRecord, ordered bool) (failed []string) {
 	if s.tel != nil {
 		var end func()
-		ctx, end = s.traceBatch(ctx, source, len(recs), &failed)
+		ctx, end = s.traceBatch(ctx, source, recs, &failed)
 		defer end()
 	}
 	for i, r := range recs {

@@ -274,9 +274,20 @@ func (t tracedOperation) Subscribe(ctx context.Context, variables map[string]any
 // traceBatch starts the metrics and the span of a batch of source records
 // (an SQS, SNS, EventBridge, Kinesis or DynamoDB Streams invocation); the
 // function it returns ends them, once failed holds the records to retry.
-func (s *Server) traceBatch(ctx context.Context, source string, records int, failed *[]string) (context.Context, func()) {
+//
+// The span links to the traces the records carry (SQS messages sent by a
+// traced publisher), at most 128.
+func (s *Server) traceBatch(ctx context.Context, source string, recs []sourceRecord, failed *[]string) (context.Context, func()) {
 	ctx, inv := s.tel.Begin(ctx)
-	ctx, u := s.tel.Start(ctx, "gqlambda "+source, trace.SpanKindConsumer, attrRecords.Int(records))
+	var links []trace.Link
+	if s.tel.Tracing() {
+		for _, r := range recs {
+			if sc, ok := telemetry.ParseXRay(r.trace); ok && len(links) < 128 {
+				links = append(links, trace.Link{SpanContext: sc})
+			}
+		}
+	}
+	ctx, u := s.tel.Start(ctx, "gqlambda "+source, trace.SpanKindConsumer, links, attrRecords.Int(len(recs)))
 	return ctx, func() {
 		if len(*failed) > 0 {
 			u.Mark(telemetry.Partial)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -510,6 +511,70 @@ func TestHTTPSpans(t *testing.T) {
 	}
 	if got := emfTotals(t, lines); got["FanOuts"] != 1 || got["Deliveries"] != 1 {
 		t.Errorf("EMF of the request: %v, want one fan-out with one delivery", got)
+	}
+}
+
+// TestSourceBatchSpans checks the span of a batch of SQS messages: it
+// continues the Lambda invocation's X-Ray trace, links to the traces the
+// messages carry, holds the fan-out of each message, and the batch makes
+// one EMF line.
+func TestSourceBatchSpans(t *testing.T) {
+	t.Parallel()
+	rec := tracetest.NewSpanRecorder()
+	emf := &syncBuffer{}
+	h := newHarness(t, func(cfg *gqlambda.Config, _ *hookLog) {
+		cfg.Telemetry = gqlambda.Telemetry{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)), Metrics: emf}
+	})
+	h.ready("c1")
+	h.subscribe("c1", "s", `subscription { messages { id } }`)
+	emf.take()
+	before := len(rec.Ended())
+	const (
+		lambdaTrace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+		sender      = "Root=1-6759e988-cd862e3fe1be46a994272793;Parent=63995c3f42cd8ad8;Sampled=1"
+	)
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", Body: `{"topic":"MESSAGES","payload":{"id":"1","chatId":"c","text":"a"}}`, Attributes: map[string]string{"AWSTraceHeader": sender}},
+		{MessageId: "m2", Body: `{"topic":"MESSAGES","payload":{"id":"2","chatId":"c","text":"b"}}`},
+	}}
+	//lint:ignore SA1029 the key aws-lambda-go uses
+	ctx := context.WithValue(context.Background(), "x-amzn-trace-id", lambdaTrace)
+	resp, err := h.srv.SQSHandler(nil)(ctx, batch)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("SQS handler: %+v, %v", resp, err)
+	}
+	spans := rec.Ended()[before:]
+	var root sdktrace.ReadOnlySpan
+	fanouts := 0
+	for _, s := range spans {
+		switch s.Name() {
+		case "gqlambda SQS":
+			root = s
+		case "gqlambda.publish":
+			fanouts++
+		}
+	}
+	if root == nil || fanouts != 2 {
+		t.Fatalf("spans %v: want gqlambda SQS and two fan-outs", spanNames(spans))
+	}
+	if root.SpanContext().TraceID().String() != "5759e988bd862e3fe1be46a994272793" || root.Parent().SpanID().String() != "53995c3f42cd8ad8" {
+		t.Errorf("batch span: trace %s parent %s, want the Lambda's", root.SpanContext().TraceID(), root.Parent().SpanID())
+	}
+	if l := root.Links(); len(l) != 1 || l[0].SpanContext.TraceID().String() != "6759e988cd862e3fe1be46a994272793" {
+		t.Errorf("batch span links %+v, want the first message's trace", l)
+	}
+	checkAttrs(t, root, map[string]any{"gqlambda.records": int64(2), "gqlambda.records.failed": int64(0), "gqlambda.outcome": "ok"})
+	for _, s := range spans {
+		if s.Name() == "gqlambda.publish" && s.Parent().SpanID() != root.SpanContext().SpanID() {
+			t.Error("a fan-out of the batch is not its child")
+		}
+	}
+	lines := emf.take()
+	if len(lines) != 1 {
+		t.Fatalf("%d EMF lines for one batch, want 1", len(lines))
+	}
+	if got := emfTotals(t, lines); got["FanOuts"] != 2 || got["Deliveries"] != 2 {
+		t.Errorf("EMF of the batch: %v, want two fan-outs, two deliveries", got)
 	}
 }
 

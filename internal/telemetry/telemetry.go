@@ -433,14 +433,14 @@ func (t *T) Parent(ctx context.Context) context.Context {
 }
 
 // Start starts a span of a unit of work whose outcome the work under it may
-// change (a batch of records), under the span of ctx or the Lambda trace.
-// End it with Unit.End.
-func (t *T) Start(ctx context.Context, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, *Unit) {
+// change (a batch of records), under the span of ctx or the Lambda trace,
+// with links to other traces (the records'). End it with Unit.End.
+func (t *T) Start(ctx context.Context, name string, kind trace.SpanKind, links []trace.Link, attrs ...attribute.KeyValue) (context.Context, *Unit) {
 	if t == nil || t.tracer == nil {
 		return ctx, nil
 	}
 	ctx = t.parent(ctx, nil)
-	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...), trace.WithLinks(links...))
 	u := &Unit{u: unit{span: span}}
 	return context.WithValue(ctx, unitKey{}, &u.u), u
 }

@@ -45,7 +45,7 @@ func TestNilAllocatesNothing(t *testing.T) {
 		cctx, span := tel.Child(jctx, "store.GetConnection", trace.SpanKindClient)
 		EndSpan(span, nil)
 		bctx, inv := tel.Begin(cctx)
-		uctx, u := tel.Start(bctx, "gqlambda sqs", trace.SpanKindConsumer)
+		uctx, u := tel.Start(bctx, "gqlambda sqs", trace.SpanKindConsumer, nil)
 		u.Mark(Partial)
 		u.End()
 		inv.End()
