@@ -40,7 +40,8 @@ variable "observability_throttled_per_minute" {
 }
 
 locals {
-  observability_actions = length(var.observability_alarm_actions) > 0 ? var.observability_alarm_actions : [aws_sns_topic.observability_alarms[0].arn]
+  # The given ARNs, or the topic made when none is given.
+  observability_actions = concat(var.observability_alarm_actions, aws_sns_topic.observability_alarms[*].arn)
   observability_dims    = { Service = var.observability_service }
 }
 
