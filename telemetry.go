@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"iter"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -52,6 +53,15 @@ type Telemetry struct {
 	// no agent or collector. Writes are serialised. Default: nil.
 	Metrics io.Writer
 
+	// MetricsLogger, when set, logs the same documents at level Info, one
+	// record each ("metrics") whose attributes are the document's members:
+	// give it a logger with a slog.JSONHandler on stdout, and each record is
+	// an EMF document (the handler's time, level and msg are members
+	// CloudWatch ignores), in the same stream as the program's JSON logs.
+	// Attributes the logger adds (With) must not be named like a metric or
+	// Service. Default: nil.
+	MetricsLogger *slog.Logger
+
 	// Namespace is the CloudWatch namespace of the metrics. Default:
 	// "gqlambda".
 	Namespace string
@@ -80,6 +90,7 @@ func newTelemetry(cfg Config) (*telemetry.T, error) {
 		TracerProvider: tc.TracerProvider,
 		MeterProvider:  tc.MeterProvider,
 		EMF:            tc.Metrics,
+		EMFLogger:      tc.MetricsLogger,
 		Namespace:      cmp.Or(tc.Namespace, "gqlambda"),
 		Service:        cmp.Or(tc.Service, os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), "gqlambda"),
 		SpanPerPost:    tc.SpanPerPost,

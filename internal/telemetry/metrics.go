@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"strconv"
 	"sync"
@@ -252,18 +253,54 @@ func (inv *Invocation) add(m Metric, n int64) {
 	}
 }
 
-// emf writes EMF lines.
+// emf writes EMF lines, to a writer, a logger, or both.
 type emf struct {
-	mu                 sync.Mutex
-	w                  io.Writer
-	buf                []byte
-	namespace, service []byte // JSON-encoded
+	mu                   sync.Mutex
+	w                    io.Writer    // nil: none
+	log                  *slog.Logger // nil: none
+	buf                  []byte
+	namespace, service   []byte // JSON-encoded
+	namespaceS, serviceS string
 }
 
-func newEMF(w io.Writer, namespace, service string) *emf {
+func newEMF(w io.Writer, log *slog.Logger, namespace, service string) *emf {
 	ns, _ := json.Marshal(namespace)
 	svc, _ := json.Marshal(service)
-	return &emf{w: w, namespace: ns, service: svc}
+	return &emf{w: w, log: log, namespace: ns, service: svc, namespaceS: namespace, serviceS: service}
+}
+
+// emfDirective is a MetricDirective, as a logger's JSON handler encodes it.
+type emfDirective struct {
+	Namespace  string
+	Dimensions [][]string
+	Metrics    []emfMetric
+}
+
+type emfMetric struct{ Name, Unit string }
+
+// logLine logs the invocation's EMF document as one record: its members
+// are the record's attributes, so that a JSON handler writes an EMF
+// document with the handler's own time, level and msg beside them.
+func (e *emf) logLine(now time.Time, touched uint32, counts *[numCounters]atomic.Int64, values *[numDistributions][]float64) {
+	d := emfDirective{Namespace: e.namespaceS, Dimensions: [][]string{{"Service"}}}
+	attrs := make([]slog.Attr, 0, 2+int(numCounters)+int(numDistributions))
+	for m := range numCounters {
+		if touched&(1<<m) != 0 {
+			d.Metrics = append(d.Metrics, emfMetric{metricNames[m], "Count"})
+			attrs = append(attrs, slog.Int64(metricNames[m], counts[m].Load()))
+		}
+	}
+	for dist := range numDistributions {
+		if vs := values[dist]; len(vs) > 0 {
+			name := metricNames[numCounters+Metric(dist)]
+			d.Metrics = append(d.Metrics, emfMetric{name, "Milliseconds"})
+			attrs = append(attrs, slog.Any(name, vs))
+		}
+	}
+	attrs = append(attrs,
+		slog.Group("_aws", slog.Int64("Timestamp", now.UnixMilli()), slog.Any("CloudWatchMetrics", []emfDirective{d})),
+		slog.String("Service", e.serviceS))
+	e.log.LogAttrs(context.Background(), slog.LevelInfo, "metrics", attrs...)
 }
 
 // Flush writes the invocation's EMF line, if it recorded anything. It is
@@ -280,6 +317,12 @@ func (inv *Invocation) flush(now time.Time) error {
 		any = any || len(values[d]) > 0
 	}
 	if !any {
+		return nil
+	}
+	if e.log != nil {
+		e.logLine(now, touched, &inv.counts, &values)
+	}
+	if e.w == nil {
 		return nil
 	}
 	e.mu.Lock()

@@ -49,6 +49,10 @@ type Options struct {
 	// EMF, when set, receives one CloudWatch Embedded Metric Format line
 	// per invocation that recorded anything.
 	EMF io.Writer
+	// EMFLogger, when set, logs the same documents, one record each whose
+	// attributes are the document's members: with a JSON handler, each
+	// record is an EMF document.
+	EMFLogger *slog.Logger
 	// Namespace is the CloudWatch namespace of the EMF metrics.
 	Namespace string
 	// Service is the value of the EMF lines' one dimension, Service.
@@ -77,7 +81,7 @@ type T struct {
 
 // New returns the T of o, or nil when o configures nothing.
 func New(o Options) (*T, error) {
-	if o.TracerProvider == nil && o.MeterProvider == nil && o.EMF == nil {
+	if o.TracerProvider == nil && o.MeterProvider == nil && o.EMF == nil && o.EMFLogger == nil {
 		return nil, nil
 	}
 	t := &T{spanPerPost: o.SpanPerPost, batchSize: o.BatchSize, log: o.Logger}
@@ -97,14 +101,14 @@ func New(o Options) (*T, error) {
 		}
 		t.inst = in
 	}
-	if o.EMF != nil {
+	if o.EMF != nil || o.EMFLogger != nil {
 		if o.Namespace == "" || len(o.Namespace) > 255 {
 			return nil, errors.New("telemetry: the EMF namespace must have 1 to 255 characters")
 		}
 		if o.Service == "" || len(o.Service) > 1024 {
 			return nil, errors.New("telemetry: the EMF service dimension must have 1 to 1024 characters")
 		}
-		t.emf = newEMF(o.EMF, o.Namespace, o.Service)
+		t.emf = newEMF(o.EMF, o.EMFLogger, o.Namespace, o.Service)
 	}
 	return t, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -136,6 +137,40 @@ func TestEMFLine(t *testing.T) {
 		}
 		if m.Unit != want {
 			t.Errorf("%s: unit %s, want %s", m.Name, m.Unit, want)
+		}
+	}
+}
+
+// TestEMFLogger logs the documents through a slog JSON handler: each record
+// is a valid EMF document with the same values as the writer's line.
+func TestEMFLogger(t *testing.T) {
+	var lines, logged bytes.Buffer
+	tel, err := New(Options{EMF: &lines, EMFLogger: slog.New(slog.NewJSONHandler(&logged, nil)), Namespace: "gqlambda", Service: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, inv := tel.Begin(context.Background())
+	tel.Count(ctx, Deliveries, 7)
+	tel.Count(ctx, Failed, 0)
+	tel.observe(ctx, inv, FanOutDuration, 30*time.Millisecond)
+	inv.End()
+	want, err := emfcheck.Validate(lines.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := emfcheck.Validate(logged.Bytes())
+	if err != nil {
+		t.Fatalf("the logged record is not an EMF document: %v\n%s", err, logged.String())
+	}
+	if got.Dimension("Service") != "chat" || got.Directives[0].Namespace != "gqlambda" || got.Root["msg"] != "metrics" {
+		t.Errorf("logged document %+v", got)
+	}
+	if len(got.Values) != 3 || len(want.Values) != 3 {
+		t.Errorf("values: logged %v, written %v; want 3 metrics each", got.Values, want.Values)
+	}
+	for name, vs := range want.Values {
+		if !slices.Equal(got.Values[name], vs) {
+			t.Errorf("%s: logged %v, written %v", name, got.Values[name], vs)
 		}
 	}
 }
