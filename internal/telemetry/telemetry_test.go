@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -402,4 +403,43 @@ func FuzzParseXRay(f *testing.F) {
 			t.Fatalf("ParseXRay(FormatXRay(%v)) = %v, %v", sc, again, ok)
 		}
 	})
+}
+
+// TestParentFromEnvironment continues the X-Ray trace of _X_AMZN_TRACE_ID
+// when the context has none (aws-lambda-go sets the variable when it runs
+// one invocation at a time), and prefers the context's header and a
+// traceparent over it.
+func TestParentFromEnvironment(t *testing.T) {
+	t.Setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+	rec := tracetest.NewSpanRecorder()
+	tel, err := New(Options{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parentOf := func(ctx context.Context, header map[string]string) trace.SpanContext {
+		var carrier propagation.TextMapCarrier
+		if header != nil {
+			carrier = propagation.MapCarrier(header)
+		}
+		_, f := tel.StartFrame(ctx, "$default", "c", carrier)
+		f.End()
+		ended := rec.Ended()
+		return ended[len(ended)-1].Parent()
+	}
+	if p := parentOf(context.Background(), nil); p.TraceID().String() != "5759e988bd862e3fe1be46a994272793" || p.SpanID().String() != "53995c3f42cd8ad8" {
+		t.Errorf("from the environment: parent %s/%s", p.TraceID(), p.SpanID())
+	}
+	//lint:ignore SA1029 the key aws-lambda-go uses
+	ctx := context.WithValue(context.Background(), "x-amzn-trace-id", "Root=1-6759e988-bd862e3fe1be46a994272793;Parent=63995c3f42cd8ad8;Sampled=1")
+	if p := parentOf(ctx, nil); p.TraceID().String() != "6759e988bd862e3fe1be46a994272793" {
+		t.Errorf("the context's header is not preferred: parent trace %s", p.TraceID())
+	}
+	w3c := map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	if p := parentOf(ctx, w3c); p.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" {
+		t.Errorf("the traceparent is not preferred: parent trace %s", p.TraceID())
+	}
+	t.Setenv("_X_AMZN_TRACE_ID", "")
+	if p := parentOf(context.Background(), nil); p.IsValid() {
+		t.Errorf("without any trace context: parent %s, want none", p.TraceID())
+	}
 }
