@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/gqlambda/gqlambda/internal/telemetry"
 	"github.com/gqlambda/gqlambda/protocol/legacyws"
 	"github.com/gqlambda/gqlambda/protocol/plainws"
 	"github.com/gqlambda/gqlambda/protocol/transportws"
@@ -127,6 +128,15 @@ func (s *Server) cleanup(ctx context.Context, connectionID string, info Disconne
 			slog.String("connection_id", connectionID))
 		return
 	}
+	if found {
+		s.tel.Count(ctx, telemetry.Disconnections, 1)
+	}
+	switch info.Cause {
+	case ServerClosed:
+		s.tel.Mark(ctx, telemetry.Closed)
+	case Gone:
+		s.tel.Mark(ctx, telemetry.GoneClient)
+	}
 	s.log.DebugContext(ctx, "connection state deleted", slog.String("connection_id", connectionID),
 		slog.String("cause", info.Cause.String()), slog.Int("subscriptions", len(subs)), slog.Bool("found", found))
 	for _, sub := range subs {
@@ -146,6 +156,7 @@ func (s *Server) cleanup(ctx context.Context, connectionID string, info Disconne
 // OnComplete (which needs its subscribe phase run again, to get the hook and
 // the arguments), then Hooks.OnComplete.
 func (s *Server) completed(ctx context.Context, sub store.Subscription, reason CompleteReason) {
+	s.tel.Count(ctx, telemetry.SubscriptionsEnded, 1)
 	if !sub.CompleteHook && s.hooks.OnComplete == nil {
 		return
 	}

@@ -72,6 +72,16 @@
 // operation concerned) before it closes, and passes the intended code to
 // the Sender's Close, so that a local gateway can deliver it.
 //
+// # Traces and metrics
+//
+// [Config.Telemetry] traces frames, fan-outs and batches of records with an
+// OpenTelemetry TracerProvider (continuing the Lambda invocation's X-Ray
+// trace), and counts connections, subscriptions, deliveries, gone clients,
+// throttling, retries and failures for an OpenTelemetry MeterProvider and as
+// CloudWatch Embedded Metric Format lines, one per invocation. With nothing
+// set it records nothing and allocates nothing. docs/operations.md lists
+// every span and metric.
+//
 // # Concurrency and failures
 //
 // A [Server] is safe for concurrent use, including several Lambda invocations

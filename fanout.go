@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/internal/telemetry"
 	"github.com/gqlambda/gqlambda/store"
 )
 
@@ -174,6 +175,8 @@ type fanout struct {
 
 	dedup *dedup // the delivery log's claims, nil without (dedup.go)
 
+	tel *telemetry.Fanout // nil without telemetry
+
 	delivered, goneN, failed, duplicates, rejected atomic.Int64
 }
 
@@ -197,6 +200,13 @@ func (e *execution) matches(sub *store.Subscription) bool {
 		bytes.Equal(e.data, sub.Data)
 }
 
+// job is one subscription handed to a delivery goroutine, with the
+// context to deliver it with (the fan-out's, or its telemetry's batch).
+type job struct {
+	ctx context.Context
+	sub store.Subscription
+}
+
 // worker is the state of one delivery goroutine of a fan-out.
 type worker struct {
 	// last is the execution of the previous subscription this worker
@@ -210,22 +220,24 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 		return PublishResult{}, ErrNoSender
 	}
 	f := &fanout{s: s, pub: p, complete: complete, execs: make(map[uint64]*execution), dedup: s.newDedup(p, complete)}
+	ctx, f.tel = s.tel.StartFanout(ctx, p.topic, complete)
 	// Long-lived workers, started as the subscriptions come and at most
 	// FanOutConcurrency of them, take the subscriptions from an unbuffered
 	// channel: the store is read only as fast as they deliver, the first
 	// delivery starts with the first subscription read, and no goroutine
 	// is started per subscription.
-	work := make(chan store.Subscription)
+	work := make(chan job)
 	var wg sync.WaitGroup
 	workers := 0
 	run := func() {
 		var w worker
-		for sub := range work {
+		for j := range work {
 			if f.complete {
-				f.completeOne(ctx, sub)
+				f.completeOne(j.ctx, j.sub)
 			} else {
-				f.deliver(ctx, &w, sub)
+				f.deliver(j.ctx, &w, j.sub)
 			}
+			f.tel.Settle(j.ctx)
 		}
 	}
 	var res PublishResult
@@ -240,8 +252,9 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 			continue
 		}
 		res.Matched++
+		j := job{ctx: f.tel.Dispatch(ctx), sub: sub}
 		select {
-		case work <- sub:
+		case work <- j:
 			continue
 		default: // every worker is busy
 		}
@@ -249,7 +262,7 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 			workers++
 			wg.Go(run)
 		}
-		work <- sub
+		work <- j
 	}
 	close(work)
 	wg.Wait()
@@ -265,6 +278,8 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	if stopErr == nil {
 		stopErr = ctx.Err()
 	}
+	f.tel.End(telemetry.Result{Matched: res.Matched, Filtered: res.Filtered, Delivered: res.Delivered,
+		Gone: res.Gone, Failed: res.Failed, Duplicates: res.Duplicates}, stopErr)
 	s.log.DebugContext(ctx, "fan-out done", slog.String("topic", p.topic), slog.Bool("complete", complete),
 		slog.Int("matched", res.Matched), slog.Int("filtered", res.Filtered), slog.Int("delivered", res.Delivered),
 		slog.Int("gone", res.Gone), slog.Int("failed", res.Failed), slog.Int("duplicates", res.Duplicates), slog.Int("workers", workers))
@@ -352,7 +367,9 @@ func (f *fanout) completeOne(ctx context.Context, sub store.Subscription) {
 // post sends frame to sub's connection and counts the outcome. It reports
 // whether the frame was delivered.
 func (f *fanout) post(ctx context.Context, sub store.Subscription, frame []byte) bool {
-	err := f.s.sender.Post(ctx, sub.Endpoint, sub.ConnectionID, frame)
+	pctx, tp := f.tel.StartPost(ctx, sub.ConnectionID)
+	err := f.s.sender.Post(pctx, sub.Endpoint, sub.ConnectionID, frame)
+	f.tel.EndPost(ctx, tp, err)
 	switch {
 	case err == nil:
 		f.delivered.Add(1)
@@ -371,6 +388,7 @@ func (f *fanout) post(ctx context.Context, sub store.Subscription, frame []byte)
 
 func (f *fanout) fail(ctx context.Context, sub store.Subscription, err error) {
 	f.failed.Add(1)
+	f.tel.Failed(ctx)
 	f.s.reportError(ctx, fmt.Errorf("gqlambda: topic %q connection %s subscription %s: %w", f.pub.topic, sub.ConnectionID, sub.ID, err),
 		slog.String("topic", f.pub.topic), slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID))
 }

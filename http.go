@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/gqlambda/gqlambda/internal/telemetry"
 )
 
 // Media types of GraphQL over HTTP.
@@ -232,7 +235,12 @@ func badRequest(format string, args ...any) *requestError {
 }
 
 // serveHTTP answers one GraphQL over HTTP request.
-func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest, body []byte) httpResponse {
+func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest, body []byte) (resp httpResponse) {
+	if s.tel != nil {
+		var span *telemetry.Frame
+		ctx, span = s.tel.StartRequest(ctx, "gqlambda HTTP "+req.Method, propagation.HeaderCarrier(req.Header))
+		defer func() { span.Answered(resp.status); span.End() }()
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	mediaType, ok := negotiate(req.Header.Get("Accept"))

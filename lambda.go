@@ -33,6 +33,8 @@ func (s *Server) WebSocketHandler(ctx context.Context, req events.APIGatewayWebs
 	if rc.ConnectionID == "" {
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest}, errors.New("gqlambda: not an API Gateway WebSocket event: no connectionId")
 	}
+	ctx, frame := s.tel.StartFrame(ctx, rc.RouteKey, rc.ConnectionID, headerCarrier(req.Headers))
+	defer frame.End()
 	if s.sender == nil {
 		s.reportError(ctx, fmt.Errorf("gqlambda: %s of connection %s: %w", rc.RouteKey, rc.ConnectionID, ErrNoSender),
 			slog.String("connection_id", rc.ConnectionID))
@@ -40,7 +42,9 @@ func (s *Server) WebSocketHandler(ctx context.Context, req events.APIGatewayWebs
 	}
 	switch {
 	case rc.EventType == "CONNECT" || rc.RouteKey == "$connect":
-		return s.connect(ctx, connectRequestOf(&req), s.endpointOf(rc)), nil
+		resp := s.connect(ctx, connectRequestOf(&req), s.endpointOf(rc))
+		frame.Connected(ctx, resp.StatusCode)
+		return resp, nil
 	case rc.EventType == "DISCONNECT" || rc.RouteKey == "$disconnect":
 		info := DisconnectInfo{Cause: ClientDisconnected, Code: int(rc.DisconnectStatusCode)}
 		if rc.DisconnectReason != nil {

@@ -75,7 +75,11 @@ func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) 
 	if racer, ok := ss.proto.(protocol.AckRacer); ok && !conn.Acknowledged && racer.MayPrecedeAck(body) {
 		ss.conn.Acknowledged = s.awaitAck(ctx, conn.ID)
 	}
-	s.run(ctx, ss, ss.proto.Receive(protocol.State{Acknowledged: ss.conn.Acknowledged}, body))
+	actions := ss.proto.Receive(protocol.State{Acknowledged: ss.conn.Acknowledged}, body)
+	if s.tel.Tracing() {
+		describeFrame(ctx, actions)
+	}
+	s.run(ctx, ss, actions)
 }
 
 // awaitAck waits up to Limits.AckWait for the connection to be acknowledged

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/gqlambda/gqlambda/filter"
+	"github.com/gqlambda/gqlambda/internal/telemetry"
 	"github.com/gqlambda/gqlambda/protocol"
 	"github.com/gqlambda/gqlambda/store"
 )
@@ -156,6 +157,10 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 		return ss.proto.Reject(id, s.clientErrors(ctx, errorList(internalError, codeInternal)))
 	}
 	log.DebugContext(ctx, "subscribed", slog.Any("topics", topics))
+	s.tel.Count(ctx, telemetry.SubscriptionsStarted, 1)
+	if s.tel.Tracing() {
+		telemetry.FrameFrom(ctx).SetAttributes(telemetry.AttrTopics.StringSlice(topics))
+	}
 
 	if decl.Options.OnAfterSubscribe != nil {
 		initial, err := decl.Options.OnAfterSubscribe(ctx, decl.Args)

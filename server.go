@@ -2,6 +2,7 @@ package gqlambda
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/internal/oplimit"
+	"github.com/gqlambda/gqlambda/internal/telemetry"
 	"github.com/gqlambda/gqlambda/protocol"
 	"github.com/gqlambda/gqlambda/protocol/legacyws"
 	"github.com/gqlambda/gqlambda/protocol/plainws"
@@ -130,6 +132,11 @@ type Config struct {
 
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+
+	// Telemetry configures traces (OpenTelemetry) and metrics
+	// (OpenTelemetry, CloudWatch Embedded Metric Format). Default: none,
+	// at no cost.
+	Telemetry Telemetry
 }
 
 // Limits bound what one message, one subscription and one fan-out may cost.
@@ -304,6 +311,9 @@ type Server struct {
 	formatError func(ctx context.Context, err *Error) *Error
 
 	noIntrospection bool
+	// tel is the server's telemetry; nil when Config.Telemetry asks for
+	// none.
+	tel *telemetry.T
 	// execSeed seeds the hash of fan-out execution keys.
 	execSeed maphash.Seed
 }
@@ -354,6 +364,14 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.configureRedelivery(cfg.Redelivery)
+	tel, err := newTelemetry(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gqlambda: Config.Telemetry: %w", err)
+	}
+	s.tel = tel
+	if tel.Tracing() {
+		s.store, s.engine = tracedStore{s: s.store, tel: tel}, tracedEngine{e: s.engine, tel: tel}
+	}
 	s.store = boundedStore{s: s.store, timeout: s.limits.StoreTimeout}
 	return s, nil
 }
@@ -361,6 +379,7 @@ func New(cfg Config) (*Server, error) {
 // reportError logs err and passes it to Hooks.OnError.
 func (s *Server) reportError(ctx context.Context, err error, attrs ...slog.Attr) {
 	s.log.LogAttrs(ctx, slog.LevelError, err.Error(), attrs...)
+	s.tel.Fail(ctx, err)
 	if s.hooks.OnError != nil {
 		s.hooks.OnError(ctx, err)
 	}

@@ -107,7 +107,7 @@ func (s *Server) SQSHandler(m SQSMapper) func(context.Context, lambdaevents.SQSE
 		for i, msg := range batch.Records {
 			fifo = fifo || msg.Attributes["MessageGroupId"] != "" || strings.HasSuffix(msg.EventSourceARN, ".fifo")
 			recs[i] = sourceRecord{item: msg.MessageId, eventID: msg.MessageId, kind: "message",
-				decode: func() ([]store.Event, error) { return m(msg) }}
+				decode: func() ([]store.Event, error) { return m(msg) }, trace: msg.Attributes["AWSTraceHeader"]}
 		}
 		var resp lambdaevents.SQSEventResponse
 		for _, id := range s.handleBatch(ctx, sourceSQS, recs, fifo) {

@@ -108,6 +108,9 @@ type sourceRecord struct {
 	kind string
 	// decode maps the record to the events it carries.
 	decode func() ([]store.Event, error)
+	// trace is the X-Ray trace header the record carries (SQS's
+	// AWSTraceHeader), linked from the batch's span; empty without.
+	trace string
 }
 
 // handleBatch handles recs in order and returns the items to report as
@@ -115,8 +118,12 @@ type sourceRecord struct {
 // such record fails every later one, unprocessed, as a stream's retry
 // starts from the lowest failed sequence number; without, later records are
 // processed. A context that is done fails the records not yet processed.
-func (s *Server) handleBatch(ctx context.Context, source string, recs []sourceRecord, ordered bool) []string {
-	var failed []string
+func (s *Server) handleBatch(ctx context.Context, source string, recs []sourceRecord, ordered bool) (failed []string) {
+	if s.tel != nil {
+		var end func()
+		ctx, end = s.traceBatch(ctx, source, recs, &failed)
+		defer end()
+	}
 	for i, r := range recs {
 		if err := ctx.Err(); err != nil {
 			s.log.WarnContext(ctx, source+" batch interrupted: the rest of the batch will be retried",

@@ -2,6 +2,9 @@
 // [Sender] contract of API Gateway's @connections API (post a frame, close a
 // connection) and the errors its implementations report.
 //
+// [PostTrace] lets a caller hear of the attempts a Sender's retry policy
+// hides (throttling, retries), as net/http/httptrace does for HTTP.
+//
 // It has no dependencies. The implementations live beside it:
 //
 //   - gateway/apigw: the production Sender, signing @connections calls for

@@ -15,6 +15,8 @@
 // throttling and grows back by one per success, and the requests to the
 // https endpoints of a region are paced to API Gateway's account throttle
 // (Options.Rate and Burst: 10,000 per second, burst 5,000, by default).
+// Each failed attempt is reported to the [gateway.PostTrace] of the call's
+// context, if any, so that a caller can count throttling and retries.
 //
 // In a Lambda function:
 //
@@ -548,11 +550,18 @@ func (c *Client) do(ctx context.Context, rawURL, connectionID string, call func(
 			return err
 		}
 		last = err
-		if attempt+1 >= c.opts.MaxAttempts {
-			return err
+		retry := attempt+1 < c.opts.MaxAttempts
+		var delay time.Duration
+		if retry {
+			delay = c.backoff(attempt)
+			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {
+				retry, delay = false, 0
+			}
 		}
-		delay := c.backoff(attempt)
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {
+		if pt := gateway.ContextPostTrace(ctx); pt != nil && pt.AttemptFailed != nil {
+			pt.AttemptFailed(gateway.AttemptInfo{Attempt: attempt + 1, Status: status, Throttled: throttled, Retry: retry, Delay: delay, Err: err})
+		}
+		if !retry {
 			return err
 		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "apigw: retrying",

@@ -34,6 +34,8 @@
 //	                          then not honoured)
 //	GQLAMBDA_BENCH_CPUPROFILE write a CPU profile of the publish phase (from
 //	                          ready to exit) to this file
+//	GQLAMBDA_BENCH_EMF        append the server's CloudWatch Embedded Metric
+//	                          Format lines (Service "bench") to this file
 package main
 
 import (
@@ -128,6 +130,7 @@ type config struct {
 	pageSize   int32  // 0: the library's default
 	httpMode   string // "" or "sdk"
 	cpuProfile string // "" or a file for the publish phase's CPU profile
+	emf        string // "" or a file the server appends its EMF lines to
 }
 
 func configFromEnv() (config, error) {
@@ -152,6 +155,7 @@ func configFromEnv() (config, error) {
 		region:       orDefault(os.Getenv("AWS_REGION"), "us-east-1"),
 		httpMode:     os.Getenv("GQLAMBDA_BENCH_HTTP"),
 		cpuProfile:   os.Getenv("GQLAMBDA_BENCH_CPUPROFILE"),
+		emf:          os.Getenv("GQLAMBDA_BENCH_EMF"),
 	}
 	var errs []error
 	var err error
@@ -376,14 +380,25 @@ func newServer(c config, log *slog.Logger) (*gqlambda.Server, store.Store, *erro
 		return nil, nil, nil, err
 	}
 	errs := &errorLog{log: log}
+	var tel gqlambda.Telemetry
+	if c.emf != "" {
+		// The metrics of every invocation and publish, as on Lambda: one
+		// CloudWatch Embedded Metric Format line each (docs/operations.md).
+		f, err := os.OpenFile(c.emf, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("adapter: GQLAMBDA_BENCH_EMF: %w", err)
+		}
+		tel.Metrics, tel.Service = f, "bench"
+	}
 	srv, err := gqlambda.New(gqlambda.Config{
-		Engine:   graphqlgo.New(s, nil),
-		Store:    st,
-		Sender:   sender(c),
-		Endpoint: c.sinkEndpoint,
-		Hooks:    gqlambda.Hooks{OnError: errs.onError},
-		Limits:   gqlambda.Limits{FanOutConcurrency: c.fanOut},
-		Logger:   log.With(slog.String("component", "gqlambda")),
+		Engine:    graphqlgo.New(s, nil),
+		Store:     st,
+		Sender:    sender(c),
+		Endpoint:  c.sinkEndpoint,
+		Hooks:     gqlambda.Hooks{OnError: errs.onError},
+		Limits:    gqlambda.Limits{FanOutConcurrency: c.fanOut},
+		Logger:    log.With(slog.String("component", "gqlambda")),
+		Telemetry: tel,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("adapter: server: %w", err)

@@ -109,6 +109,10 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 		// them (the stream handler below), so a mutation returns at once.
 		Events: dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: tables.Events}),
 		Logger: logger,
+		// Metrics as CloudWatch Embedded Metric Format lines on stdout,
+		// which CloudWatch Logs turns into the metrics of the stack's
+		// dashboard and alarms (deploy/template.yaml, Observability).
+		Telemetry: gqlambda.Telemetry{Metrics: os.Stdout, Service: os.Getenv("GQLAMBDA_METRICS_SERVICE")},
 	})
 	if err != nil {
 		return err
