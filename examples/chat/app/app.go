@@ -138,6 +138,8 @@ func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine
 	flags.StringVar(&opts.DynamoDB, "dynamodb", "", "DynamoDB endpoint (such as DynamoDB Local's http://127.0.0.1:8000); default: the in-memory store")
 	flags.StringVar(&opts.Redis, "redis", "", "Redis `URL` of the store (such as redis://127.0.0.1:6379, or rediss://user:password@host:6380 with TLS); default: the in-memory store")
 	flags.BoolVar(&opts.CodelessClose, "codeless-close", false, "close connections as API Gateway does, without close codes")
+	flags.StringVar(&opts.TablePrefix, "table-prefix", "", "start of the table names on DynamoDB (default "+DefaultTablePrefix+")")
+	debugAddr := flags.String("debug-addr", "", "`address` of a second listener serving the process's memory and goroutines at GET /debug/runtime (off by default)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -152,6 +154,15 @@ func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine
 		return err
 	}
 	fmt.Printf("chat: open %s\n  WebSocket  %s\n  HTTP       %s\n", app.URL, app.WebSocketURL, app.HTTPURL)
+	if *debugAddr != "" {
+		stopDebug, url, err := serveDebug(*debugAddr, logger)
+		if err != nil {
+			_ = app.Shutdown(context.Background())
+			return err
+		}
+		defer stopDebug()
+		fmt.Printf("  Debug      %s\n", url)
+	}
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
