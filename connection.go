@@ -149,7 +149,7 @@ func (s *Server) completed(ctx context.Context, sub store.Subscription, reason C
 	if !sub.CompleteHook && s.hooks.OnComplete == nil {
 		return
 	}
-	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}
+	c := subscriptionConn(sub)
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: sub.ID})
 	attrs := []slog.Attr{slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID)}
 	if sub.CompleteHook {
@@ -197,6 +197,18 @@ func connOf(c store.Connection) Conn {
 		Authorizer:  c.Authorizer,
 		Data:        c.Data,
 		ConnectedAt: c.ConnectedAt,
+	}
+}
+
+// subscriptionConn is the connection of sub as its record holds it, for
+// fan-out and the hooks of its end: everything but ConnectedAt.
+func subscriptionConn(sub store.Subscription) Conn {
+	return Conn{
+		ID:          sub.ConnectionID,
+		Subprotocol: sub.Protocol,
+		Context:     sub.Context,
+		Authorizer:  sub.Authorizer,
+		Data:        sub.Data,
 	}
 }
 
