@@ -119,6 +119,15 @@ type Options struct {
 	// the requests no other route takes.
 	Files fs.FS
 
+	// Authorizer, when set, is a Lambda REQUEST authorizer run before
+	// every $connect (and, with Authorizer.HTTP, every request to
+	// Options.HTTP), with API Gateway's semantics: a refusal answers the
+	// handshake with 401 or 403, and the principalId and context of an
+	// allowed connection reach every one of its events as
+	// requestContext.authorizer. Default: none, every handshake goes to
+	// $connect.
+	Authorizer *Authorizer
+
 	// Logger receives the gateway's logs. Default: discard.
 	Logger *slog.Logger
 
@@ -157,6 +166,7 @@ type Gateway struct {
 	acceptBinary bool
 	http         http.Handler
 	files        http.Handler
+	authorizer   *Authorizer
 	log          *slog.Logger
 	now          func() time.Time
 
@@ -212,6 +222,18 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.Files != nil {
 		g.files = http.FileServerFS(opts.Files)
+	}
+	if a := opts.Authorizer; a != nil {
+		if a.Func == nil {
+			return nil, errors.New("localgateway: Options.Authorizer.Func is required")
+		}
+		if err := errors.Join(validIdentitySources(a.IdentitySource, "route.request."), validIdentitySources(a.HTTPIdentitySource, "$request.")); err != nil {
+			return nil, err
+		}
+		g.authorizer = a
+		if a.HTTP && g.http != nil {
+			g.http = g.authorizeHTTP(g.http)
+		}
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
