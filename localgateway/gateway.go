@@ -119,6 +119,12 @@ type Options struct {
 	// the requests no other route takes.
 	Files fs.FS
 
+	// Routes, when set, serves other paths of the local app (such as a
+	// sign-in endpoint that API Gateway would not serve), each at exactly
+	// its path, before Files. Paths the gateway serves itself take
+	// precedence.
+	Routes map[string]http.Handler
+
 	// Authorizer, when set, is a Lambda REQUEST authorizer run before
 	// every $connect (and, with Authorizer.HTTP, every request to
 	// Options.HTTP), with API Gateway's semantics: a refusal answers the
@@ -166,6 +172,7 @@ type Gateway struct {
 	acceptBinary bool
 	http         http.Handler
 	files        http.Handler
+	routes       map[string]http.Handler
 	authorizer   *Authorizer
 	log          *slog.Logger
 	now          func() time.Time
@@ -206,6 +213,7 @@ func New(opts Options) (*Gateway, error) {
 		codeless:     opts.CodelessClose,
 		acceptBinary: opts.AcceptBinary,
 		http:         opts.HTTP,
+		routes:       opts.Routes,
 		log:          opts.Logger,
 		now:          opts.Now,
 		conns:        make(map[string]*conn),
@@ -290,6 +298,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.http != nil && r.URL.Path == g.path {
 		g.http.ServeHTTP(w, r)
+		return
+	}
+	if h, ok := g.routes[r.URL.Path]; ok {
+		h.ServeHTTP(w, r)
 		return
 	}
 	if g.files != nil {
