@@ -276,6 +276,12 @@ func TestIdentityReachesEveryCall(t *testing.T) {
 				if err := json.Unmarshal(s.Authorizer, &a); err != nil || a["principalId"] != strings.TrimPrefix(s.ConnectionID, prefix) {
 					t.Errorf("subscription of %s stored authorizer %s", s.ConnectionID, s.Authorizer)
 				}
+				// How long the authorizer took is not the caller's identity:
+				// left out, so that one identity's subscriptions share
+				// executions.
+				if _, ok := a["integrationLatency"]; ok {
+					t.Errorf("subscription of %s stored integrationLatency: %s", s.ConnectionID, s.Authorizer)
+				}
 			}
 			handle("ann", "DISCONNECT", "$disconnect", "", nil)
 			for _, line := range []string{
