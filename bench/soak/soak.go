@@ -360,7 +360,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for waiting := true; waiting; {
 		select {
 		case <-ticker.C:
-			if churnCtx.Err() != nil {
+			if churnCtx.Err() != nil || time.Since(start) > o.Duration-o.Sample/4 {
 				continue // the clients are leaving: not a sample of the steady state
 			}
 			s := sampleOnce()
