@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -37,12 +38,7 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest, Body: "unsupported WebSocket subprotocol"}
 	}
 
-	var authorizer json.RawMessage
-	if rc.Authorizer != nil {
-		if b, err := json.Marshal(rc.Authorizer); err == nil && string(b) != "null" {
-			authorizer = b
-		}
-	}
+	authorizer := encodeAuthorizer(rc.Authorizer)
 	now := s.now()
 	connectedAt := now
 	if rc.ConnectedAt > 0 {
@@ -160,7 +156,7 @@ func (s *Server) completed(ctx context.Context, sub store.Subscription, reason C
 	if !sub.CompleteHook && s.hooks.OnComplete == nil {
 		return
 	}
-	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}
+	c := subscriptionConn(sub)
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: sub.ID})
 	attrs := []slog.Attr{slog.String("connection_id", sub.ConnectionID), slog.String("subscription_id", sub.ID)}
 	if sub.CompleteHook {
@@ -208,6 +204,37 @@ func connOf(c store.Connection) Conn {
 		Authorizer:  c.Authorizer,
 		Data:        c.Data,
 		ConnectedAt: c.ConnectedAt,
+	}
+}
+
+// encodeAuthorizer returns API Gateway's authorizer context as gqlambda keeps
+// it: JSON, without integrationLatency (how long the authorizer took, not
+// who the caller is; leaving it out lets the subscriptions of one identity
+// share executions); nil without an authorizer.
+func encodeAuthorizer(a any) json.RawMessage {
+	if m, ok := a.(map[string]any); ok {
+		if _, ok := m["integrationLatency"]; ok {
+			m = maps.Clone(m)
+			delete(m, "integrationLatency")
+		}
+		a = m
+	}
+	b, err := json.Marshal(a)
+	if err != nil || string(b) == "null" {
+		return nil
+	}
+	return b
+}
+
+// subscriptionConn is the connection of sub as its record holds it, for
+// fan-out and the hooks of its end: everything but ConnectedAt.
+func subscriptionConn(sub store.Subscription) Conn {
+	return Conn{
+		ID:          sub.ConnectionID,
+		Subprotocol: sub.Protocol,
+		Context:     sub.Context,
+		Authorizer:  sub.Authorizer,
+		Data:        sub.Data,
 	}
 }
 

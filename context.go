@@ -6,8 +6,8 @@ import "context"
 // operation from.
 type ContextRequest struct {
 	// Conn is the WebSocket connection the operation runs for: its id, its
-	// stored context (Conn.Context), the data OnConnect kept (Conn.Data) and,
-	// outside fan-out, the authorizer. Zero over HTTP. During fan-out Conn.ID
+	// stored context (Conn.Context), the data OnConnect kept (Conn.Data) and
+	// the authorizer's context (Conn.Authorizer). Zero over HTTP. During fan-out Conn.ID
 	// is empty when one execution serves several subscriptions (see
 	// [Config.ExecutePerConnection]).
 	Conn Conn
@@ -40,6 +40,8 @@ type scope struct {
 	conn        Conn
 	hasConn     bool
 	operationID string
+	// http is the GraphQL over HTTP request; nil over WebSocket.
+	http *HTTPRequest
 }
 
 type scopeKey struct{}

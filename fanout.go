@@ -181,12 +181,12 @@ type fanout struct {
 }
 
 // execution is one run of a document shared by the subscriptions whose
-// results are equal: same document, operation, variables, connection context
-// and connection data (the execution key).
+// results are equal: same document, operation, variables, connection
+// context, connection data and authorizer context (the execution key).
 type execution struct {
-	query, operationName     string
-	variables, context, data []byte
-	next                     *execution // another key of the same hash
+	query, operationName                 string
+	variables, context, data, authorizer []byte
+	next                                 *execution // another key of the same hash
 
 	once   sync.Once
 	result []byte
@@ -197,7 +197,7 @@ type execution struct {
 func (e *execution) matches(sub *store.Subscription) bool {
 	return e.query == sub.Query && e.operationName == sub.OperationName &&
 		bytes.Equal(e.variables, sub.Variables) && bytes.Equal(e.context, sub.Context) &&
-		bytes.Equal(e.data, sub.Data)
+		bytes.Equal(e.data, sub.Data) && bytes.Equal(e.authorizer, sub.Authorizer)
 }
 
 // job is one subscription handed to a delivery goroutine, with the
@@ -397,7 +397,7 @@ func (f *fanout) fail(ctx context.Context, sub store.Subscription, err error) {
 // executions of one fan-out share one run unless ExecutePerConnection is set.
 func (f *fanout) execute(ctx context.Context, w *worker, sub *store.Subscription) ([]byte, error) {
 	if f.s.perConn {
-		return f.s.executeSubscription(ctx, *sub, Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
+		return f.s.executeSubscription(ctx, *sub, subscriptionConn(*sub), f.pub.value)
 	}
 	e := w.last
 	if e == nil || !e.matches(sub) {
@@ -405,7 +405,9 @@ func (f *fanout) execute(ctx context.Context, w *worker, sub *store.Subscription
 		w.last = e
 	}
 	e.once.Do(func() {
-		e.result, e.err = f.s.executeSubscription(ctx, *sub, Conn{Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}, f.pub.value)
+		c := subscriptionConn(*sub)
+		c.ID = "" // one execution for several connections
+		e.result, e.err = f.s.executeSubscription(ctx, *sub, c, f.pub.value)
 	})
 	return e.result, e.err
 }
@@ -424,6 +426,8 @@ func (f *fanout) execution(sub *store.Subscription) *execution {
 	h.Write(sub.Context)
 	h.WriteByte(0)
 	h.Write(sub.Data)
+	h.WriteByte(0)
+	h.Write(sub.Authorizer)
 	key := h.Sum64()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -432,7 +436,8 @@ func (f *fanout) execution(sub *store.Subscription) *execution {
 			return e
 		}
 	}
-	e := &execution{query: sub.Query, operationName: sub.OperationName, variables: sub.Variables, context: sub.Context, data: sub.Data, next: f.execs[key]}
+	e := &execution{query: sub.Query, operationName: sub.OperationName, variables: sub.Variables, context: sub.Context, data: sub.Data,
+		authorizer: sub.Authorizer, next: f.execs[key]}
 	f.execs[key] = e
 	return e
 }

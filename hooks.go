@@ -216,7 +216,12 @@ type Conn struct {
 	// the connection is acknowledged.
 	Context json.RawMessage
 	// Authorizer is the API Gateway authorizer's context of $connect as
-	// JSON; empty without an authorizer, and during fan-out.
+	// JSON (principalId and the context keys; integrationLatency, which
+	// says nothing of the caller, is left out); empty without an
+	// authorizer. It is kept with the connection and
+	// copied onto its subscriptions, so it is there during fan-out too (one
+	// shared execution serves only subscriptions of equal authorizer
+	// contexts). [Conn.Identity] reads it.
 	Authorizer json.RawMessage
 	// Data is what [Hooks.OnConnect] kept ([ConnectResult.Data]), as JSON;
 	// empty when it kept nothing.

@@ -270,7 +270,7 @@ func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest,
 		return errorResponse(re.status, mediaType, re.msg, nil)
 	}
 
-	ctx = withScope(ctx, scope{server: s})
+	ctx = withScope(ctx, scope{server: s, http: req})
 	if o.OnRequest != nil {
 		hctx, err := o.OnRequest(ctx, req)
 		if err != nil {

@@ -135,6 +135,7 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 		Variables:     vars,
 		Context:       ss.conn.Context,
 		Data:          ss.conn.Data,
+		Authorizer:    ss.conn.Authorizer,
 		Endpoint:      ss.conn.Endpoint,
 		Protocol:      ss.conn.Protocol,
 		CompleteHook:  decl.Options.OnComplete != nil,
@@ -213,7 +214,7 @@ func declaredFilter(ctx context.Context, decl Declaration) (filter.Filter, error
 
 // subscriptionSize estimates the stored size of a subscription.
 func subscriptionSize(sub store.Subscription) int {
-	n := len(sub.Query) + len(sub.OperationName) + len(sub.Variables) + len(sub.Context) + len(sub.Data) + len(sub.Endpoint) + len(sub.ID) + len(sub.ConnectionID)
+	n := len(sub.Query) + len(sub.OperationName) + len(sub.Variables) + len(sub.Context) + len(sub.Data) + len(sub.Authorizer) + len(sub.Endpoint) + len(sub.ID) + len(sub.ConnectionID)
 	for _, t := range sub.Topics {
 		n += len(t)
 	}

@@ -35,7 +35,7 @@ func (f *fanout) admits(ctx context.Context, sub store.Subscription) bool {
 // runPredicate runs the predicate of sub's field on payload. A field that
 // no longer declares one admits every event.
 func (s *Server) runPredicate(ctx context.Context, sub store.Subscription, payload any) (bool, error) {
-	c := Conn{ID: sub.ConnectionID, Subprotocol: sub.Protocol, Context: sub.Context, Data: sub.Data}
+	c := subscriptionConn(sub)
 	ctx = withScope(ctx, scope{server: s, conn: c, hasConn: true, operationID: sub.ID})
 	ctx, err := s.buildContext(ctx, ContextRequest{Conn: c, Event: payload})
 	if err != nil {

@@ -80,13 +80,15 @@ test('two subscribers receive a broadcast sent by a third client', async () => {
 });
 
 test('chat rooms are isolated by the stored filter', async () => {
-  const inRoom = client(), elsewhere = client(), sender = client();
+  // Without an authorizer (this run), the author is the name the sender gave
+  // in connection_init; auth.test.mjs runs the chat with one.
+  const inRoom = client(), elsewhere = client(), sender = client({ connectionParams: { name: 'ann' } });
   const room = 'room-' + run, other = 'other-' + run;
   const q = 'subscription($c: ID!) { chat(chatId: $c) { chatId text author } }';
   const s1 = subscribe(inRoom, { query: q, variables: { c: room } });
   const s2 = subscribe(elsewhere, { query: q, variables: { c: other } });
   await Promise.all([settled(inRoom), settled(elsewhere)]);
-  const send = 'mutation($c: ID!, $t: String!) { sendMessage(chatId: $c, text: $t, author: "ann") { id chatId text } }';
+  const send = 'mutation($c: ID!, $t: String!) { sendMessage(chatId: $c, text: $t) { id chatId text } }';
   const { out } = await execute(sender, { query: send, variables: { c: room, t: 'only for ' + room } });
   assert.equal(out[0].data.sendMessage.chatId, room);
   assert.deepEqual(await s1.next(), { data: { chat: { chatId: room, text: 'only for ' + room, author: 'ann' } } });
@@ -98,6 +100,12 @@ test('chat rooms are isolated by the stored filter', async () => {
   const { out: history } = await execute(sender, { query: '{ messages(chatId: "' + room + '") { text } }' });
   assert.deepEqual(history, [{ data: { messages: [{ text: 'only for ' + room }] } }]);
   s1.dispose(); s2.dispose();
+});
+
+test('a client cannot name the author of its message', async () => {
+  const c = client({ connectionParams: { name: 'ann' } });
+  await assert.rejects(execute(c, { query: 'mutation { sendMessage(chatId: "x-' + run + '", text: "forged", author: "bob") { author } }' }),
+    /Unknown argument \\?"author/);
 });
 
 test('a query over the socket answers next then complete', async () => {

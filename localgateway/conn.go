@@ -52,6 +52,11 @@ type conn struct {
 	connectedAt time.Time // by the gateway's clock
 	start       time.Time // by the real clock, for timeouts
 
+	// authorizer is the authorizer context of the connection's events
+	// (principalId, context keys, integrationLatency); nil without an
+	// authorizer. Set before $connect, never changed.
+	authorizer map[string]any
+
 	ws    *websocket.Conn
 	guard *frameGuard
 
@@ -150,6 +155,9 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastActiveAt.Store(now.UnixNano())
 	log := g.log.With(slog.String("connection_id", c.id))
+	if !g.authorizeConnect(w, r, c, log) {
+		return
+	}
 
 	// $connect decides before the handshake is answered.
 	resp, err := g.invoke(g.ctx, g.connectEvent(r, c))

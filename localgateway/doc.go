@@ -116,4 +116,22 @@
 // WebSocket handshakes at Options.Path (default /graphql), at "/" and at
 // "/{stage}"; other requests to Path go to Options.HTTP (GraphQL over
 // HTTP), and the rest to Options.Files. TLS is not served.
+//
+// # Authorizer
+//
+// Options.Authorizer runs a Lambda REQUEST authorizer ([AuthorizerFunc], the
+// signature of the function deployed as the authorizer on AWS) before each
+// $connect, as API Gateway does: a handshake without one of the
+// Authorizer.IdentitySource values (route.request.querystring.token, say)
+// is refused with 401 without calling it; an authorizer that fails with
+// "Unauthorized" refuses with 401, a policy that does not allow
+// execute-api:Invoke on the $connect method ARN with 403, any other error,
+// a panic, a context value that is not a string, number or boolean, or an
+// answer over 8 KB with 500; the handler sees none of these. An allowed
+// connection's events ($connect, every $default, $disconnect) carry
+// requestContext.authorizer: the principalId, the context keys and
+// integrationLatency. With Authorizer.HTTP the requests to Options.HTTP are
+// authorized the same way (HTTPIdentitySource, such as
+// $request.header.Authorization), and the handler reads the context with
+// [AuthorizerContext]. Results are not cached.
 package localgateway

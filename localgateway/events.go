@@ -73,7 +73,7 @@ func isHopByHop(canonical string) bool {
 // requestContext fills the fields every event of a connection carries.
 func (g *Gateway) requestContext(c *conn, routeKey, eventType string, now time.Time) events.APIGatewayWebsocketProxyRequestContext {
 	id := newID()
-	return events.APIGatewayWebsocketProxyRequestContext{
+	rc := events.APIGatewayWebsocketProxyRequestContext{
 		RouteKey:          routeKey,
 		EventType:         eventType,
 		ExtendedRequestID: id,
@@ -91,6 +91,10 @@ func (g *Gateway) requestContext(c *conn, routeKey, eventType string, now time.T
 		ConnectionID: c.id,
 		APIID:        g.apiID,
 	}
+	if c.authorizer != nil {
+		rc.Authorizer = c.authorizer // on every event, as API Gateway does
+	}
+	return rc
 }
 
 // connectEvent builds the $connect event of the handshake r: its headers as

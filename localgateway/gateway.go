@@ -119,6 +119,21 @@ type Options struct {
 	// the requests no other route takes.
 	Files fs.FS
 
+	// Routes, when set, serves other paths of the local app (such as a
+	// sign-in endpoint that API Gateway would not serve), each at exactly
+	// its path, before Files. Paths the gateway serves itself take
+	// precedence.
+	Routes map[string]http.Handler
+
+	// Authorizer, when set, is a Lambda REQUEST authorizer run before
+	// every $connect (and, with Authorizer.HTTP, every request to
+	// Options.HTTP), with API Gateway's semantics: a refusal answers the
+	// handshake with 401 or 403, and the principalId and context of an
+	// allowed connection reach every one of its events as
+	// requestContext.authorizer. Default: none, every handshake goes to
+	// $connect.
+	Authorizer *Authorizer
+
 	// Logger receives the gateway's logs. Default: discard.
 	Logger *slog.Logger
 
@@ -157,6 +172,8 @@ type Gateway struct {
 	acceptBinary bool
 	http         http.Handler
 	files        http.Handler
+	routes       map[string]http.Handler
+	authorizer   *Authorizer
 	log          *slog.Logger
 	now          func() time.Time
 
@@ -196,6 +213,7 @@ func New(opts Options) (*Gateway, error) {
 		codeless:     opts.CodelessClose,
 		acceptBinary: opts.AcceptBinary,
 		http:         opts.HTTP,
+		routes:       opts.Routes,
 		log:          opts.Logger,
 		now:          opts.Now,
 		conns:        make(map[string]*conn),
@@ -212,6 +230,18 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.Files != nil {
 		g.files = http.FileServerFS(opts.Files)
+	}
+	if a := opts.Authorizer; a != nil {
+		if a.Func == nil {
+			return nil, errors.New("localgateway: Options.Authorizer.Func is required")
+		}
+		if err := errors.Join(validIdentitySources(a.IdentitySource, "route.request."), validIdentitySources(a.HTTPIdentitySource, "$request.")); err != nil {
+			return nil, err
+		}
+		g.authorizer = a
+		if a.HTTP && g.http != nil {
+			g.http = g.authorizeHTTP(g.http)
+		}
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -268,6 +298,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.http != nil && r.URL.Path == g.path {
 		g.http.ServeHTTP(w, r)
+		return
+	}
+	if h, ok := g.routes[r.URL.Path]; ok {
+		h.ServeHTTP(w, r)
 		return
 	}
 	if g.files != nil {

@@ -84,13 +84,15 @@ type Subscription struct {
 	Query         string
 	OperationName string
 	Variables     json.RawMessage
-	// Context, Data, Endpoint and Protocol are copied from the connection
-	// when the subscription is created, so that fan-out needs no connection
-	// read. They never change after the connection is acknowledged.
-	Context  json.RawMessage
-	Data     json.RawMessage
-	Endpoint string
-	Protocol string
+	// Context, Data, Authorizer, Endpoint and Protocol are copied from the
+	// connection when the subscription is created, so that fan-out needs no
+	// connection read. They never change after the connection is
+	// acknowledged.
+	Context    json.RawMessage
+	Data       json.RawMessage
+	Authorizer json.RawMessage
+	Endpoint   string
+	Protocol   string
 	// CompleteHook reports that the subscription field declared an OnComplete
 	// hook that must run when the subscription ends.
 	CompleteHook bool

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -22,6 +23,8 @@ const shutdownGrace = 10 * time.Second
 
 const gatewayUsage = `usage: gqlambda gateway -lambda URL [-function NAME] [-addr 127.0.0.1:4000] [-stage local]
 	[-http-function NAME] [-http-lambda URL] [-static DIR] [-concurrency 1] [-log-level info]
+	[-authorizer-function NAME [-authorizer-lambda URL] [-authorizer-identity-source LIST]
+	 [-authorizer-http-identity-source LIST]]
 
 Serve a local API Gateway WebSocket API (the localgateway package) at
 ws://ADDR/graphql in front of a Lambda function reached through the Lambda
@@ -38,6 +41,16 @@ and stage; a function of another library must be given that endpoint.
 With -http-function or -http-lambda, the other requests to /graphql invoke a
 function as an API Gateway HTTP API does (payload format 2.0). -static serves
 a folder at "/".
+
+With -authorizer-function, a Lambda REQUEST authorizer function (at
+-authorizer-lambda, default -lambda's) runs before each $connect and, with an
+HTTP function, each HTTP request (payload format 1.0), with API Gateway's
+semantics: a handshake or request without the identity sources
+(comma-separated; default route.request.querystring.token and
+$request.header.Authorization) is refused with 401, an "Unauthorized" error
+gives 401, a policy that does not allow 403, and an allowed connection's
+events carry requestContext.authorizer (the HTTP events
+requestContext.authorizer.lambda).
 
 The Runtime Interface Emulator takes one invocation at a time: by default
 each Invoke API URL gets one at a time (-concurrency 1), connections waiting
@@ -56,6 +69,11 @@ type gatewayOptions struct {
 	static       string
 	concurrency  int
 	logLevel     slog.Level
+
+	authorizerFunction string
+	authorizerLambda   string
+	authorizerSources  string // comma-separated, WebSocket syntax
+	authorizerHTTP     string // comma-separated, HTTP API syntax
 }
 
 // httpEnabled reports whether /graphql HTTP requests invoke a function.
@@ -75,6 +93,10 @@ func (c cli) parseGateway(args []string) (gatewayOptions, error) {
 	fs.StringVar(&o.static, "static", "", "`folder` to serve at \"/\"")
 	fs.IntVar(&o.concurrency, "concurrency", 1, "most invocations at a time through each Invoke API URL; 0: no limit")
 	fs.TextVar(&o.logLevel, "log-level", o.logLevel, "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.authorizerFunction, "authorizer-function", "", "`name` of a Lambda REQUEST authorizer function run before $connect and HTTP requests; default: none")
+	fs.StringVar(&o.authorizerLambda, "authorizer-lambda", "", "`URL` of the Lambda Invoke API of the authorizer; default: -lambda's")
+	fs.StringVar(&o.authorizerSources, "authorizer-identity-source", "", "what a $connect must carry for the authorizer to run (comma-separated `list`); default route.request.querystring.token")
+	fs.StringVar(&o.authorizerHTTP, "authorizer-http-identity-source", "", "what an HTTP request must carry for the authorizer to run (comma-separated `list`); default $request.header.Authorization")
 	if err := c.parse(command{name: name, usage: gatewayUsage}, fs, args); err != nil {
 		return o, err
 	}
@@ -97,6 +119,21 @@ func (c cli) parseGateway(args []string) (gatewayOptions, error) {
 		if err := checkURL(o.httpLambda); err != nil {
 			return o, usageErrorf(name, "-http-lambda: %v", err)
 		}
+	}
+	if o.authorizerLambda != "" {
+		if err := checkURL(o.authorizerLambda); err != nil {
+			return o, usageErrorf(name, "-authorizer-lambda: %v", err)
+		}
+		if o.authorizerFunction == "" {
+			return o, usageErrorf(name, "-authorizer-lambda without -authorizer-function")
+		}
+	}
+	if o.authorizerFunction != "" {
+		o.authorizerLambda = cmp.Or(o.authorizerLambda, o.lambdaURL)
+		o.authorizerSources = cmp.Or(o.authorizerSources, "route.request.querystring.token")
+		o.authorizerHTTP = cmp.Or(o.authorizerHTTP, "$request.header.Authorization")
+	} else if o.authorizerSources != "" || o.authorizerHTTP != "" {
+		return o, usageErrorf(name, "identity sources without -authorizer-function")
 	}
 	if o.httpEnabled() {
 		if o.httpLambda == "" {
@@ -141,6 +178,19 @@ func (c cli) gateway(ctx context.Context, args []string) error {
 		}
 		opts.HTTP = hf
 	}
+	if o.authorizerFunction != "" {
+		api, slots := lambdaAPI(wsAPI), wsSlots
+		if o.authorizerLambda != o.lambdaURL {
+			api, slots = newLambdaClient(o.authorizerLambda, region, c.httpClient()), newSlots(o.concurrency)
+		}
+		az := &invoker{api: api, function: o.authorizerFunction, slots: slots}
+		opts.Authorizer = &localgateway.Authorizer{
+			Func:               az.authorizer,
+			IdentitySource:     splitList(o.authorizerSources),
+			HTTP:               o.httpEnabled(),
+			HTTPIdentitySource: splitList(o.authorizerHTTP),
+		}
+	}
 	g, err := localgateway.New(opts)
 	if err != nil {
 		return fmt.Errorf("gqlambda: %w", err)
@@ -156,6 +206,9 @@ func (c cli) gateway(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.stdout, "gqlambda gateway\n  function       %s at %s\n", o.function, o.lambdaURL)
 	if hf != nil {
 		fmt.Fprintf(c.stdout, "  HTTP function  %s at %s\n", o.httpFunction, o.httpLambda)
+	}
+	if o.authorizerFunction != "" {
+		fmt.Fprintf(c.stdout, "  authorizer     %s at %s\n", o.authorizerFunction, o.authorizerLambda)
 	}
 	fmt.Fprintf(c.stdout, "  WebSocket      %s\n", s.WebSocketURL)
 	if hf != nil {

@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/gqlambda/gqlambda/localgateway"
 )
 
 // maxHTTPBody is the largest request body an HTTP API takes (10 MB).
@@ -146,6 +148,11 @@ func httpEvent(r *http.Request, body []byte, apiID, requestID string, now time.T
 				UserAgent: r.UserAgent(),
 			},
 		},
+	}
+	if a, ok := localgateway.AuthorizerContext(r.Context()); ok {
+		// The gateway's authorizer allowed the request: its context, as an
+		// HTTP API passes a Lambda authorizer's.
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: a}
 	}
 	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q) > 0 {
 		ev.QueryStringParameters = make(map[string]string, len(q))

@@ -103,12 +103,19 @@ func functionError(out *lambda.InvokeOutput) error {
 	_ = json.Unmarshal(out.Payload, &e) // a payload that is no object is no error payload
 	switch {
 	case out.FunctionError != nil:
-		return fmt.Errorf("%w (%s): %s: %s", errFunction, *out.FunctionError, aws.ToString(e.Type), aws.ToString(e.Message))
+		return &functionErr{text: fmt.Sprintf("%v (%s): %s: %s", errFunction, *out.FunctionError, aws.ToString(e.Type), aws.ToString(e.Message)), message: aws.ToString(e.Message)}
 	case e.Message != nil && e.Type != nil:
-		return fmt.Errorf("%w: %s: %s", errFunction, *e.Type, *e.Message)
+		return &functionErr{text: fmt.Sprintf("%v: %s: %s", errFunction, *e.Type, *e.Message), message: *e.Message}
 	}
 	return nil
 }
+
+// functionErr is a function error: its text, and the function's own
+// errorMessage (which an authorizer's refusal is told by).
+type functionErr struct{ text, message string }
+
+func (e *functionErr) Error() string        { return e.text }
+func (e *functionErr) Is(target error) bool { return target == errFunction }
 
 // webSocketHandler invokes the function with a WebSocket event, as API
 // Gateway's Lambda proxy integration does; it is a

@@ -33,6 +33,12 @@
 // its events.APIGatewayV2HTTPResponse is written back. -static serves a
 // folder at "/".
 //
+// With -authorizer-function (and -authorizer-lambda), a Lambda REQUEST
+// authorizer function runs before each $connect and HTTP request, with API
+// Gateway's semantics (localgateway.Authorizer): 401 without the identity
+// sources or for an "Unauthorized" error, 403 for a policy that does not
+// allow, and the allowed caller's principal and context in the events.
+//
 // The function sends frames to its clients through the @connections API.
 // The events carry the address the client connected to as domainName (such as
 // 127.0.0.1:4000) and the stage (-stage, default "local"); gqlambda's Server

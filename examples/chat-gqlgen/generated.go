@@ -48,7 +48,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		BroadcastMessage func(childComplexity int, message string) int
-		SendMessage      func(childComplexity int, chatID string, text string, author *string) int
+		SendMessage      func(childComplexity int, chatID string, text string) int
 	}
 
 	Query struct {
@@ -67,7 +67,7 @@ type ComplexityRoot struct {
 
 type MutationResolver interface {
 	BroadcastMessage(ctx context.Context, message string) (string, error)
-	SendMessage(ctx context.Context, chatID string, text string, author *string) (*app.Message, error)
+	SendMessage(ctx context.Context, chatID string, text string) (*app.Message, error)
 }
 type QueryResolver interface {
 	Messages(ctx context.Context, chatID string) ([]app.Message, error)
@@ -147,7 +147,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.SendMessage(childComplexity, args["chatId"].(string), args["text"].(string), args["author"].(*string)), true
+		return e.ComplexityRoot.Mutation.SendMessage(childComplexity, args["chatId"].(string), args["text"].(string)), true
 
 	case "Query.messages":
 		if e.ComplexityRoot.Query.Messages == nil {
@@ -464,14 +464,6 @@ func (ec *executionContext) field_Mutation_sendMessage_args(ctx context.Context,
 		return nil, err
 	}
 	args["text"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "author",
-		func(ctx context.Context, v any) (*string, error) {
-			return ec.unmarshalOString2ᚖstring(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["author"] = arg2
 	return args, nil
 }
 
@@ -760,7 +752,7 @@ func (ec *executionContext) _Mutation_sendMessage(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().SendMessage(ctx, fc.Args["chatId"].(string), fc.Args["text"].(string), fc.Args["author"].(*string))
+			return ec.Resolvers.Mutation().SendMessage(ctx, fc.Args["chatId"].(string), fc.Args["text"].(string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *app.Message) graphql.Marshaler {

@@ -24,7 +24,7 @@ func (r *mutationResolver) BroadcastMessage(ctx context.Context, message string)
 	return message, nil
 }
 
-func (r *mutationResolver) SendMessage(ctx context.Context, chatID string, text string, author *string) (*app.Message, error) {
+func (r *mutationResolver) SendMessage(ctx context.Context, chatID string, text string) (*app.Message, error) {
 	if err := app.CheckText(text); err != nil {
 		return nil, err
 	}
@@ -32,12 +32,9 @@ func (r *mutationResolver) SendMessage(ctx context.Context, chatID string, text 
 		ID:     rand.Text(),
 		ChatID: chatID,
 		Text:   text,
+		// From the authorizer's identity: never from the client.
+		Author: app.AuthorOf(ctx),
 		SentAt: r.now().UTC().Format(time.RFC3339Nano),
-	}
-	if author != nil {
-		m.Author = *author
-	} else {
-		m.Author = app.SessionOf(ctx).Name // the name given in connection_init
 	}
 	// Stored and delivered: published at once in memory, by the messages
 	// table's stream on DynamoDB.

@@ -20,12 +20,13 @@ import (
 //	type Query { messages(chatId: ID!): [Message!]! }
 //	type Mutation {
 //	  broadcastMessage(message: String!): String!
-//	  sendMessage(chatId: ID!, text: String!, author: String): Message!
+//	  sendMessage(chatId: ID!, text: String!): Message!
 //	}
 //	type Subscription { messageBroadcast: String! chat(chatId: ID!): Message! }
 //
 // broadcastMessage publishes to every messageBroadcast subscriber;
-// sendMessage stores the message, which reaches the chat subscribers of that
+// sendMessage stores the message, its author taken from the caller's
+// identity (app.AuthorOf), and it reaches the chat subscribers of that
 // chatId only, through the filter each chat subscription stores: published at
 // once with the in-memory message store, by change data capture of the
 // messages table on DynamoDB (see app.Messages).
@@ -66,7 +67,6 @@ func newSchema(messages app.Messages, now func() time.Time) (graphql.Schema, err
 			Args: graphql.FieldConfigArgument{
 				"chatId": {Type: nonNull(graphql.ID)},
 				"text":   {Type: nonNull(graphql.String)},
-				"author": {Type: graphql.String},
 			},
 			Resolve: func(p graphql.ResolveParams) (any, error) {
 				if err := app.CheckText(p.Args["text"].(string)); err != nil {
@@ -76,12 +76,9 @@ func newSchema(messages app.Messages, now func() time.Time) (graphql.Schema, err
 					ID:     rand.Text(),
 					ChatID: p.Args["chatId"].(string),
 					Text:   p.Args["text"].(string),
+					// From the authorizer's identity: never from the client.
+					Author: app.AuthorOf(p.Context),
 					SentAt: now().UTC().Format(time.RFC3339Nano),
-				}
-				if a, ok := p.Args["author"].(string); ok {
-					m.Author = a
-				} else {
-					m.Author = app.SessionOf(p.Context).Name // the name given in connection_init
 				}
 				// Stored and delivered: published at once in memory, by the
 				// messages table's stream on DynamoDB.

@@ -336,6 +336,7 @@ func encodeSubscription(sub store.Subscription, topic string, shard int, rev str
 	optional(attrVariables, string(sub.Variables))
 	optional(attrContext, string(sub.Context))
 	optional(attrData, string(sub.Data))
+	optional(attrAuthorizer, string(sub.Authorizer))
 	optional(attrEndpoint, sub.Endpoint)
 	optional(attrProtocol, sub.Protocol)
 	if sub.Predicate {
@@ -400,6 +401,9 @@ func decodeSubscription(it item) (subItem, error) {
 		return fail(err)
 	}
 	if s.sub.Data, err = getJSON(it, attrData); err != nil {
+		return fail(err)
+	}
+	if s.sub.Authorizer, err = getJSON(it, attrAuthorizer); err != nil {
 		return fail(err)
 	}
 	if s.sub.Endpoint, err = getStr(it, attrEndpoint); err != nil {

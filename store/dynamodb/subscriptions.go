@@ -518,7 +518,7 @@ func (s *Store) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[
 // Time to Live.
 var topicProjection = func() string {
 	attrs := []string{AttrConnectionID, attrSubscriptionID, attrTopics, attrFilter, attrQuery, attrOperationName,
-		attrVariables, attrContext, attrData, attrEndpoint, attrProtocol, attrCompleteHook, attrPredicate, attrCreatedAt, attrExpiresAt}
+		attrVariables, attrContext, attrData, attrAuthorizer, attrEndpoint, attrProtocol, attrCompleteHook, attrPredicate, attrCreatedAt, attrExpiresAt}
 	for i, a := range attrs {
 		attrs[i] = "#" + a
 	}

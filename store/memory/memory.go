@@ -479,6 +479,7 @@ func cloneSubscription(sub store.Subscription) store.Subscription {
 	sub.Variables = bytes.Clone(sub.Variables)
 	sub.Context = bytes.Clone(sub.Context)
 	sub.Data = bytes.Clone(sub.Data)
+	sub.Authorizer = bytes.Clone(sub.Authorizer)
 	if sub.Filter.Groups != nil {
 		groups := make([]filter.Group, len(sub.Filter.Groups))
 		for i, g := range sub.Filter.Groups {

@@ -161,17 +161,17 @@ func pairs(v any) (map[string]string, error) {
 // The body is a version byte, a flags byte (bit 0: CompleteHook, bit 1:
 // Predicate), the creation time as a varint of Unix ms, the number of topics
 // as a uvarint, then the topics and the strings Filter (JSON), Query,
-// OperationName, Variables, Context, Endpoint, Protocol and (from version 2)
-// Data, each as a uvarint length and its bytes. Version 1 records, without
-// Data, still decode.
-const bodyVersion = 2
+// OperationName, Variables, Context, Endpoint, Protocol, (from version 2)
+// Data and (from version 3) Authorizer, each as a uvarint length and its
+// bytes. Records of versions 1 and 2, without them, still decode.
+const bodyVersion = 3
 
 // errRecord: a subscription record that does not decode.
 var errRecord = errors.New("malformed subscription record")
 
 // encodeSubscription returns the record of sub with revision rev.
 func encodeSubscription(sub store.Subscription, rev string, filterJSON []byte) string {
-	strs := []string{string(filterJSON), sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context), sub.Endpoint, sub.Protocol, string(sub.Data)}
+	strs := []string{string(filterJSON), sub.Query, sub.OperationName, string(sub.Variables), string(sub.Context), sub.Endpoint, sub.Protocol, string(sub.Data), string(sub.Authorizer)}
 	size := 32 + len(rev)
 	for _, s := range strs {
 		size += len(s) + binary.MaxVarintLen32
@@ -245,7 +245,7 @@ func decodeSubscription(connID, subID, v string) (subRecord, error) {
 	}
 	d := decoder{s: body}
 	version := d.byte()
-	if version != 1 && version != bodyVersion {
+	if version < 1 || version > bodyVersion {
 		return fail(fmt.Errorf("%w: unknown version", errRecord))
 	}
 	flags := d.byte()
@@ -275,6 +275,9 @@ func decodeSubscription(connID, subID, v string) (subRecord, error) {
 	r.sub.Protocol = d.string()
 	if version >= 2 {
 		r.sub.Data = rawJSON(d.string())
+	}
+	if version >= 3 {
+		r.sub.Authorizer = rawJSON(d.string())
 	}
 	if d.err != nil || d.s != "" {
 		return fail(errRecord)

@@ -224,6 +224,7 @@ func TestSubscriptionRecord(t *testing.T) {
 		Topics: []string{"a", "b c", ""}, Filter: f,
 		Query: "subscription { x }", OperationName: "Op", Variables: json.RawMessage(`{"a":1}`),
 		Context: json.RawMessage(`{"u":"ü"}`), Endpoint: "https://e/prod", Protocol: "graphql-ws",
+		Data: json.RawMessage(`{"d":2}`), Authorizer: json.RawMessage(`{"principalId":"u1","name":"Ann"}`),
 		CompleteHook: true,
 		CreatedAt:    time.UnixMilli(1_765_000_000_001).UTC(), ExpiresAt: time.UnixMilli(1_765_000_007_002).UTC(),
 	}
@@ -256,6 +257,29 @@ func TestSubscriptionRecord(t *testing.T) {
 		if _, err := decodeSubscription("c", "1", v+"x"); err == nil {
 			t.Errorf("decode of a record with a trailing byte: want an error")
 		}
+	}
+}
+
+// TestSubscriptionRecordVersion2: a record written before the body had
+// Authorizer (version 2) still decodes, with Data and without Authorizer.
+func TestSubscriptionRecordVersion2(t *testing.T) {
+	sub := store.Subscription{ConnectionID: "c", ID: "1", Topics: []string{"t"}, Query: "subscription { x }",
+		Data: json.RawMessage(`{"d":2}`), Authorizer: json.RawMessage(`{"principalId":"u1"}`)}
+	v := encodeSubscription(sub, "rev.1", nil)
+	_, _, body, err := recordHeader(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Version 2: the same body without its last string (Authorizer, a
+	// one-byte length and its bytes).
+	head := v[:len(v)-len(body)]
+	v2 := head + string([]byte{2}) + body[1:len(body)-1-len(sub.Authorizer)]
+	r, err := decodeSubscription("c", "1", v2)
+	if err != nil {
+		t.Fatalf("decode a version 2 record: %v", err)
+	}
+	if string(r.sub.Data) != `{"d":2}` || r.sub.Authorizer != nil || r.sub.Query != sub.Query {
+		t.Errorf("version 2 record decoded as %+v", r.sub)
 	}
 }
 

@@ -96,6 +96,7 @@ func (e *env) subscription(connID, id string, topics ...string) store.Subscripti
 		Variables:     json.RawMessage(`{"id":` + quote(id) + `}`),
 		Context:       json.RawMessage(`{"user":"user-1"}`),
 		Data:          json.RawMessage(`{"user":{"id":"user-1","plan":"pro"}}`),
+		Authorizer:    json.RawMessage(`{"principalId":"user-1"}`),
 		Endpoint:      "https://abc123.execute-api.eu-west-1.amazonaws.com/prod",
 		Protocol:      "graphql-transport-ws",
 		CreatedAt:     now,
@@ -349,6 +350,7 @@ func subscriptionDiff(want, got store.Subscription) []string {
 	d.json("Variables", want.Variables, got.Variables)
 	d.json("Context", want.Context, got.Context)
 	d.json("Data", want.Data, got.Data)
+	d.json("Authorizer", want.Authorizer, got.Authorizer)
 	d.str("Endpoint", want.Endpoint, got.Endpoint)
 	d.str("Protocol", want.Protocol, got.Protocol)
 	d.boolean("CompleteHook", want.CompleteHook, got.CompleteHook)

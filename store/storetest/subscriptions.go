@@ -48,6 +48,7 @@ func testSubscriptionRoundTrip(e *env) {
 		Variables:     json.RawMessage(`{"chat": "42", "opts": {"limit": 10, "tags": ["a", "b"]}}`),
 		Context:       json.RawMessage(`{"user":{"id":"u1"}}`),
 		Data:          json.RawMessage(`{"principal":{"id":"u1","groups":["a","b"]},"n":2.5}`),
+		Authorizer:    json.RawMessage(`{"principalId":"u1","name":"Ann","admin":true,"integrationLatency":12}`),
 		Endpoint:      c.Endpoint,
 		Protocol:      c.Protocol,
 		CompleteHook:  true,

@@ -142,6 +142,9 @@ func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine
 	flags.StringVar(&opts.DynamoDB, "dynamodb", "", "DynamoDB endpoint (such as DynamoDB Local's http://127.0.0.1:8000); default: the in-memory store")
 	flags.StringVar(&opts.Redis, "redis", "", "Redis `URL` of the store (such as redis://127.0.0.1:6379, or rediss://user:password@host:6380 with TLS); default: the in-memory store")
 	flags.BoolVar(&opts.CodelessClose, "codeless-close", false, "close connections as API Gateway does, without close codes")
+	flags.StringVar(&opts.Auth, "auth", AuthNone, "authentication: \"\" (none: clients name themselves) or \"dev\" (the deployed chat's token authorizer, with tokens for any name at "+DevTokenPath+")")
+	flags.StringVar(&opts.TablePrefix, "table-prefix", "", "start of the table names on DynamoDB (default "+DefaultTablePrefix+")")
+	debugAddr := flags.String("debug-addr", "", "`address` of a second listener serving the process's memory and goroutines at GET /debug/runtime (off by default)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -156,6 +159,15 @@ func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine
 		return err
 	}
 	fmt.Printf("chat: open %s\n  WebSocket  %s\n  HTTP       %s\n", app.URL, app.WebSocketURL, app.HTTPURL)
+	if *debugAddr != "" {
+		stopDebug, url, err := serveDebug(*debugAddr, logger)
+		if err != nil {
+			_ = app.Shutdown(context.Background())
+			return err
+		}
+		defer stopDebug()
+		fmt.Printf("  Debug      %s\n", url)
+	}
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -186,6 +198,11 @@ type LocalOptions struct {
 	KeyPrefix string
 	// CodelessClose closes connections as API Gateway does, without codes.
 	CodelessClose bool
+	// Auth is the authentication mode: AuthNone or AuthDev.
+	Auth string
+	// AuthSecret signs and verifies the tokens of AuthDev (at least 32
+	// bytes); default: random, for this run only.
+	AuthSecret []byte
 	// Logger receives the logs; default: discard.
 	Logger *slog.Logger
 }
@@ -221,12 +238,18 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 	if err != nil {
 		return nil, err
 	}
+	authorizer, routes, httpOpts, err := localAuth(opts, logger)
+	if err != nil {
+		return nil, err
+	}
 	gw, err := localgateway.New(localgateway.Options{
 		Handler: func(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 			return srv.WebSocketHandler(ctx, ev)
 		},
 		HTTP:          http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { graphQLOverHTTP.ServeHTTP(w, r) }),
 		Files:         files,
+		Routes:        routes,
+		Authorizer:    authorizer,
 		CodelessClose: opts.CodelessClose,
 		Logger:        logger,
 	})
@@ -320,7 +343,7 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 		closeAll()
 		return nil, err
 	}
-	graphQLOverHTTP = srv.HTTPHandler(nil)
+	graphQLOverHTTP = srv.HTTPHandler(httpOpts)
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	app := &LocalApp{Server: srv, Store: cfg.Store, Gateway: gw, stop: stop, done: make(chan struct{}), closers: closers}

@@ -58,6 +58,21 @@ func SessionOf(ctx context.Context) Session {
 	return s
 }
 
+// AuthorOf returns the author of a message its caller sends: the name in
+// the identity the authorizer established (the token's name claim, else its
+// sub), which the client cannot choose. Without an authorizer (a local run
+// without -auth), it is the name the connection gave in connection_init,
+// and "" over HTTP.
+func AuthorOf(ctx context.Context) string {
+	if id, ok := gqlambda.IdentityFromContext(ctx); ok {
+		if name := id.Claim("name"); name != "" {
+			return name
+		}
+		return id.Principal
+	}
+	return SessionOf(ctx).Name
+}
+
 // Publish publishes payload to topic through the server that runs the
 // resolver, and fails if the server cannot be found, the publish fails, or
 // a delivery failed for good.

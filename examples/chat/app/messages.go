@@ -57,7 +57,13 @@ type Messages interface {
 // the latest ones.
 const maxListed = 100
 
-// MemoryMessages keeps messages in the process: local runs.
+// maxChats bounds how many chats MemoryMessages keeps messages of.
+const maxChats = 10_000
+
+// MemoryMessages keeps messages in the process: local runs. It keeps the
+// latest maxListed messages of each chat (all that List returns) and the
+// messages of at most maxChats chats, so that a long run's memory stays
+// flat (bench/soak).
 type MemoryMessages struct {
 	mu    sync.Mutex
 	chats map[string][]Message
@@ -70,7 +76,19 @@ func NewMemoryMessages() *MemoryMessages { return &MemoryMessages{chats: map[str
 // through the server that runs the resolver.
 func (m *MemoryMessages) Send(ctx context.Context, msg Message) error {
 	m.mu.Lock()
-	m.chats[msg.ChatID] = append(m.chats[msg.ChatID], msg)
+	list, ok := m.chats[msg.ChatID]
+	if !ok && len(m.chats) >= maxChats {
+		for id := range m.chats { // forget some other chat
+			delete(m.chats, id)
+			break
+		}
+	}
+	if len(list) >= maxListed {
+		// Drop the oldest, in place: the backing array never grows past
+		// maxListed.
+		list = append(list[:0], list[len(list)-maxListed+1:]...)
+	}
+	m.chats[msg.ChatID] = append(list, msg)
 	m.mu.Unlock()
 	return Publish(ctx, TopicChat, msg)
 }

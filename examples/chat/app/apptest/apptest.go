@@ -38,6 +38,7 @@ func Run(t *testing.T, newEngine app.NewEngine) {
 	t.Run("Legacy", func(t *testing.T) { legacy(t, newEngine, dir) })
 	t.Run("GraphQLOverHTTPAudit", func(t *testing.T) { audit(t, newEngine, dir) })
 	t.Run("Browser", func(t *testing.T) { browser(t, newEngine, dir) })
+	t.Run("Auth", func(t *testing.T) { auth(t, newEngine, dir) })
 }
 
 // envE2E is set by scripts/test once it installed the end-to-end tests'
@@ -342,6 +343,37 @@ func legacy(t *testing.T, newEngine app.NewEngine, dir string) {
 			t.Log(out)
 			waitDisconnected(t, a)
 			expectNoSubscriptions(t, a)
+			if opts.Redis != "" {
+				expectNoKeys(t, opts.KeyPrefix)
+			}
+		})
+	}
+}
+
+// auth runs the chat with -auth dev (the deployed chat's authorizer on the
+// local gateway, and dev tokens) on each store: auth.test.mjs with the
+// graphql-ws client and plain fetch, then the chat page in headless
+// Chromium, which gets its tokens itself.
+func auth(t *testing.T, newEngine app.NewEngine, dir string) {
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	for _, sc := range scenarios(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			opts := sc.opts(t)
+			opts.Auth = app.AuthDev
+			a := startApp(t, newEngine, opts)
+			out := node(t, dir, []string{"CHAT_URL=" + strings.TrimSuffix(a.URL, "/")}, "--test", "--test-reporter=spec", "auth.test.mjs")
+			t.Log(out)
+			artifacts := filepath.Join(artifactsDir(dir), "auth-"+sc.name)
+			out = node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
+			t.Log(out)
+			waitDisconnected(t, a)
+			expectNoSubscriptions(t, a)
+			if opts.DynamoDB != "" {
+				expectEmptyTables(t, opts.TablePrefix)
+			}
 			if opts.Redis != "" {
 				expectNoKeys(t, opts.KeyPrefix)
 			}
