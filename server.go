@@ -128,6 +128,11 @@ type Config struct {
 	// served (GraphQL tools and code generators read the schema with it).
 	DisableIntrospection bool
 
+	// Liveness configures the activity the WebSocket handler records and
+	// what [Server.Sweep] does with idle connections, when the Store
+	// implements store.ActivityIndex (the stores of this module do).
+	Liveness Liveness
+
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 }
@@ -303,6 +308,9 @@ type Server struct {
 	contextFunc func(ctx context.Context, req ContextRequest) (context.Context, error)
 	formatError func(ctx context.Context, err *Error) *Error
 
+	activity store.ActivityIndex // nil: no activity recorded, no sweeps
+	liveness Liveness
+
 	noIntrospection bool
 	// execSeed seeds the hash of fan-out execution keys.
 	execSeed maphash.Seed
@@ -354,6 +362,8 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.configureRedelivery(cfg.Redelivery)
+	s.activity, _ = s.store.(store.ActivityIndex)
+	s.liveness = cfg.Liveness.withDefaults()
 	s.store = boundedStore{s: s.store, timeout: s.limits.StoreTimeout}
 	return s, nil
 }
