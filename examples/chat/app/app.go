@@ -61,7 +61,8 @@ const (
 type NewEngine func(messages Messages) (gqlambda.Engine, error)
 
 // Main runs the chat: on Lambda when AWS_LAMBDA_FUNCTION_NAME is set,
-// locally otherwise (flags: -addr, -dynamodb, -redis, -codeless-close).
+// locally otherwise (flags: -addr, -dynamodb, -redis, -codeless-close,
+// -sweep-interval, -idle-after, -ping).
 func Main(newEngine NewEngine) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var err error
@@ -98,9 +99,14 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 	if err != nil {
 		return err
 	}
+	liveness, err := LivenessFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	srv, err := gqlambda.New(gqlambda.Config{
-		Engine: engine,
-		Hooks:  Hooks(),
+		Engine:   engine,
+		Liveness: liveness,
+		Hooks:    Hooks(),
 		Store:  dynamodb.New(client, &dynamodb.Options{Tables: tables}),
 		// Frames reach clients through the API's @connections endpoint,
 		// signed with the function's role.
@@ -124,8 +130,12 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 		// Change data capture: each message written to the messages table
 		// reaches the subscribers of its chat.
 		lambda.Start(srv.DynamoDBStreamHandler(cdc.Decoder(ChangeMapping.Map)))
+	case "sweeper":
+		// Run on a schedule: connections whose $disconnect was lost are
+		// found and removed (docs/liveness.md).
+		lambda.Start(srv.SweepHandler)
 	default:
-		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http, stream or messages", h)
+		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http, stream, messages or sweeper", h)
 	}
 	return nil
 }
@@ -138,6 +148,9 @@ func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine
 	flags.StringVar(&opts.DynamoDB, "dynamodb", "", "DynamoDB endpoint (such as DynamoDB Local's http://127.0.0.1:8000); default: the in-memory store")
 	flags.StringVar(&opts.Redis, "redis", "", "Redis `URL` of the store (such as redis://127.0.0.1:6379, or rediss://user:password@host:6380 with TLS); default: the in-memory store")
 	flags.BoolVar(&opts.CodelessClose, "codeless-close", false, "close connections as API Gateway does, without close codes")
+	flags.DurationVar(&opts.SweepInterval, "sweep-interval", 0, "sweep idle connections every `DURATION` (such as 30s), as the sweeper function's schedule does on AWS; default: no sweeps")
+	flags.DurationVar(&opts.Liveness.IdleAfter, "idle-after", 0, "with -sweep-interval, check connections idle for `DURATION`; default: the sweep interval")
+	flags.BoolVar(&opts.Liveness.Ping, "ping", false, "with -sweep-interval, ping idle graphql-transport-ws connections and close those that do not answer")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -182,6 +195,11 @@ type LocalOptions struct {
 	KeyPrefix string
 	// CodelessClose closes connections as API Gateway does, without codes.
 	CodelessClose bool
+	// SweepInterval, when positive, runs Server.Sweep at that interval, as
+	// the sweeper function's schedule does on AWS; Liveness configures
+	// what it does, its IdleAfter defaulting to SweepInterval.
+	SweepInterval time.Duration
+	Liveness      gqlambda.Liveness
 	// Logger receives the logs; default: discard.
 	Logger *slog.Logger
 }
@@ -229,7 +247,13 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 	if err != nil {
 		return nil, err
 	}
-	cfg := gqlambda.Config{Sender: gw, Logger: logger, Hooks: Hooks()}
+	cfg := gqlambda.Config{Sender: gw, Logger: logger, Hooks: Hooks(), Liveness: opts.Liveness}
+	if opts.SweepInterval < 0 {
+		return nil, fmt.Errorf("chat: sweep interval %v: want a positive duration", opts.SweepInterval)
+	}
+	if opts.SweepInterval > 0 && cfg.Liveness.IdleAfter == 0 {
+		cfg.Liveness.IdleAfter = opts.SweepInterval
+	}
 	var messages Messages = NewMemoryMessages()
 	var pollers []*streams.Poller
 	var closers []func() error
@@ -325,6 +349,13 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 		running.Go(func() {
 			if err := p.Run(runCtx); err != nil {
 				logger.Error("stream poller stopped", slog.String("error", err.Error()))
+			}
+		})
+	}
+	if opts.SweepInterval > 0 {
+		running.Go(func() {
+			if err := srv.SweepEvery(runCtx, opts.SweepInterval); err != nil && runCtx.Err() == nil {
+				logger.Error("sweeper stopped", slog.String("error", err.Error()))
 			}
 		})
 	}
