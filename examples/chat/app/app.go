@@ -107,7 +107,7 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 		Engine:   engine,
 		Liveness: liveness,
 		Hooks:    Hooks(),
-		Store:  dynamodb.New(client, &dynamodb.Options{Tables: tables}),
+		Store:    dynamodb.New(client, &dynamodb.Options{Tables: tables}),
 		// Frames reach clients through the API's @connections endpoint,
 		// signed with the function's role.
 		Sender: apigw.New(apigatewaymanagementapi.NewFromConfig(cfg), &apigw.Options{Logger: logger}),
