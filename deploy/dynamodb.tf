@@ -164,6 +164,7 @@ data "aws_iam_policy_document" "store" {
       aws_dynamodb_table.connections.arn,
       aws_dynamodb_table.subscriptions.arn,
       "${aws_dynamodb_table.subscriptions.arn}/index/byConnection",
+      "${aws_dynamodb_table.connections.arn}/index/byActivity",
       aws_dynamodb_table.events.arn,
     ]
   }
