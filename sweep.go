@@ -34,7 +34,9 @@ var ErrNoActivityIndex = errors.New("gqlambda: the store has no activity index (
 type Liveness struct {
 	// Granularity is how stale a connection's recorded activity may get
 	// before a frame of it records it again: a connection's frames cost at
-	// most one store write per Granularity. Default: 1 minute.
+	// most one store write per Granularity. Default: half of IdleAfter, so
+	// that a connection sending anything at least that often is never
+	// checked by a sweep.
 	Granularity time.Duration
 
 	// IdleAfter is how long a connection is idle (no recorded activity)
@@ -83,8 +85,8 @@ func (l Liveness) withDefaults() Liveness {
 			*d = v
 		}
 	}
-	def(&l.Granularity, time.Minute)
 	def(&l.IdleAfter, 5*time.Minute)
+	def(&l.Granularity, l.IdleAfter/2)
 	def(&l.InitTimeout, time.Minute)
 	def(&l.PongTimeout, 30*time.Second)
 	def(&l.MaxDuration, 50*time.Second)
