@@ -50,8 +50,8 @@ type Hooks struct {
 
 	// OnComplete runs once for every stored subscription that ends: completed
 	// by the client, by [Server.Complete], by $disconnect, by a server close,
-	// or because API Gateway reported the connection gone (410) during a
-	// delivery. It runs after the subscription field's own OnComplete. It
+	// because API Gateway reported the connection gone (410) during a
+	// delivery, or by [Server.Sweep]. It runs after the subscription field's own OnComplete. It
 	// does not run for subscriptions whose records expire unseen (TTL), nor
 	// for queries and mutations.
 	OnComplete func(ctx context.Context, sub store.Subscription, reason CompleteReason) error

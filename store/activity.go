@@ -41,6 +41,9 @@ type ActivityIndex interface {
 	// page after page as the caller iterates. It reads them by key from an
 	// index ordered by LastActiveAt, never by scanning. A connection whose
 	// activity is recorded, or that is deleted, during the iteration may or
-	// may not be yielded. An error ends the sequence.
+	// may not be yielded. The connections yielded carry at least ID,
+	// Endpoint, Protocol, Acknowledged, ConnectedAt, ExpiresAt,
+	// LastActiveAt and PingedAt; a store whose index does not hold them may
+	// leave Context, Authorizer and Data empty. An error ends the sequence.
 	IdleConnections(ctx context.Context, before time.Time) iter.Seq2[Connection, error]
 }
