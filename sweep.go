@@ -244,6 +244,14 @@ func needsInit(conn store.Connection) bool {
 	return conn.Protocol == transportws.Subprotocol || conn.Protocol == legacyws.Subprotocol
 }
 
+// awaitingPong reports whether a ping to conn awaits its answer: it was
+// pinged, and nothing was recorded of it since. (A client may answer before
+// the sweep that pinged it records the ping; the ping's time, taken when
+// the sweep started, is then before the answer's.)
+func awaitingPong(conn store.Connection) bool {
+	return !conn.PingedAt.IsZero() && conn.PingedAt.After(conn.LastActiveAt)
+}
+
 // due reports whether the sweep at now has something to do with conn,
 // which the index found idle for the shorter of IdleAfter and InitTimeout.
 func (s *Server) due(conn store.Connection, now time.Time) bool {
@@ -253,7 +261,7 @@ func (s *Server) due(conn store.Connection, now time.Time) bool {
 		// Its frames are not recorded: LastActiveAt is when it connected,
 		// by the server's clock.
 		return !conn.LastActiveAt.After(now.Add(-l.InitTimeout))
-	case !conn.PingedAt.IsZero():
+	case awaitingPong(conn):
 		return true
 	}
 	return !conn.LastActiveAt.After(now.Add(-l.IdleAfter))
@@ -271,7 +279,7 @@ func (s *Server) sweepOne(ctx context.Context, conn store.Connection, now time.T
 		} else {
 			c.failed.Add(1)
 		}
-	case !conn.PingedAt.IsZero():
+	case awaitingPong(conn):
 		if conn.PingedAt.After(now.Add(-l.PongTimeout)) {
 			return // its answer may still come
 		}
@@ -357,7 +365,7 @@ func (s *Server) recordActivity(ctx context.Context, conn store.Connection) {
 		return
 	}
 	now := s.now()
-	if conn.PingedAt.IsZero() && now.Sub(conn.LastActiveAt) < s.liveness.Granularity {
+	if !awaitingPong(conn) && now.Sub(conn.LastActiveAt) < s.liveness.Granularity {
 		return
 	}
 	err := s.activityCall(ctx, func(ctx context.Context) error { return s.activity.RecordActivity(ctx, conn.ID, now) })

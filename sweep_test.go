@@ -246,3 +246,36 @@ func TestSweepNeedsActivityIndex(t *testing.T) {
 		t.Fatalf("SweepEvery on a store without activity index: %v, want ErrNoActivityIndex", err)
 	}
 }
+
+// TestSweepPongBeforePingRecorded: a client may answer a ping before the
+// sweep that sent it records it; the answer still counts.
+func TestSweepPongBeforePingRecorded(t *testing.T) {
+	var h *harness
+	answered := false
+	h = sweepHarness(t, gqlambda.Liveness{Ping: true, IdleAfter: 5 * time.Minute, PongTimeout: 30 * time.Second})
+	h.rec.Hook = func(ctx context.Context, endpoint, id string, frame []byte) error {
+		if string(frame) == `{"type":"ping"}` && !answered {
+			answered = true
+			h.advance(time.Second) // the pong comes a moment after the ping
+			ev := h.message
+			ev.RequestContext.ConnectionID = id
+			ev.Body = `{"type":"pong"}`
+			if _, err := h.srv.WebSocketHandler(context.Background(), ev); err != nil {
+				t.Errorf("pong: %v", err)
+			}
+		}
+		return nil
+	}
+	h.ready("c")
+	h.advance(6 * time.Minute)
+	h.sweep(gqlambda.SweepResult{Idle: 1, Pinged: 1})
+	if last, pinged := h.activity("c"); !pinged.Before(last) {
+		t.Fatalf("PingedAt %v, LastActiveAt %v: want the ping recorded before the answer's time", pinged, last)
+	}
+	h.advance(time.Minute)
+	h.sweep(gqlambda.SweepResult{})
+	h.expectOpen("c")
+	if n := h.log.count("OnDisconnect"); n != 0 {
+		t.Fatalf("OnDisconnect ran %d times", n)
+	}
+}
