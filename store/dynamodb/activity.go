@@ -107,8 +107,9 @@ func (s *Store) updateActivity(ctx context.Context, op, id, update, cond string,
 // empty. Expired connections and those being deleted are left out. The
 // index is eventually consistent: a connection active or deleted a moment
 // ago may still be yielded, which a sweeper settles by asking the gateway.
-// Connections stored before the index existed are not in it (their TTL
-// removes them).
+// Connections stored before the index existed join it at their next
+// RecordActivity, which also writes their activity shard; until then their
+// TTL is what removes them.
 func (s *Store) IdleConnections(ctx context.Context, before time.Time) iter.Seq2[store.Connection, error] {
 	return func(yield func(store.Connection, error) bool) {
 		fail := func(err error) { yield(store.Connection{}, fmt.Errorf("dynamodb: idle connections: %w", err)) }
