@@ -160,8 +160,9 @@ type sweepCounters struct {
 // Removal is the same as on $disconnect: each hook runs once even when a
 // late $disconnect races the sweep. Sweep handles at most
 // Liveness.Concurrency connections at once, at most Liveness.MaxPerSweep
-// per call, for at most Liveness.MaxDuration (and within ctx's deadline):
-// what it does not reach waits for the next call. It is safe to run
+// per call, and takes no more connections after Liveness.MaxDuration (or
+// ctx's deadline less 2 seconds, when sooner): what it does not reach waits
+// for the next call, and the connections in hand are finished. It is safe to run
 // concurrently with the handlers and with other sweeps, which at worst
 // check a connection twice. Failures for one connection are reported to
 // Hooks.OnError and counted; the error is for failures of the whole sweep
@@ -181,7 +182,9 @@ func (s *Server) Sweep(ctx context.Context) (SweepResult, error) {
 	if limit <= 0 {
 		return SweepResult{Truncated: true}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
+	// At the limit the sweep stops taking connections; those in hand
+	// finish with ctx, each of their calls bounded on its own.
+	stop, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
 	now := s.now()
@@ -193,9 +196,9 @@ func (s *Server) Sweep(ctx context.Context) (SweepResult, error) {
 		sem  = make(chan struct{}, l.Concurrency)
 		fail error
 	)
-	for conn, err := range s.activity.IdleConnections(ctx, before) {
+	for conn, err := range s.activity.IdleConnections(stop, before) {
 		if err != nil {
-			if ctx.Err() != nil {
+			if stop.Err() != nil {
 				res.Truncated = true
 			} else {
 				fail = fmt.Errorf("gqlambda: sweep: read idle connections: %w", err)
@@ -212,9 +215,10 @@ func (s *Server) Sweep(ctx context.Context) (SweepResult, error) {
 		res.Idle++
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case <-stop.Done():
 		}
-		if ctx.Err() != nil {
+		if stop.Err() != nil {
+			res.Idle--
 			res.Truncated = true
 			break
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gqlambda/gqlambda"
@@ -278,4 +279,33 @@ func TestSweepPongBeforePingRecorded(t *testing.T) {
 	if n := h.log.count("OnDisconnect"); n != 0 {
 		t.Fatalf("OnDisconnect ran %d times", n)
 	}
+}
+
+// TestSweepMaxDuration: at MaxDuration a sweep takes no more connections,
+// and finishes those in hand. Each ping takes 150 ms of a slow gateway, one
+// at a time, in a bubble whose clock only moves when everything waits.
+func TestSweepMaxDuration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := sweepHarness(t, gqlambda.Liveness{Ping: true, Concurrency: 1, MaxDuration: 400 * time.Millisecond})
+		for _, id := range []string{"a", "b", "c", "d", "e"} {
+			h.ready(id)
+		}
+		h.rec.Hook = func(ctx context.Context, endpoint, id string, frame []byte) error {
+			time.Sleep(150 * time.Millisecond)
+			return nil
+		}
+		h.advance(6 * time.Minute)
+		res, err := h.srv.Sweep(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Pings start at 0, 150 and 300 ms; at 400 ms the sweep stops
+		// taking connections and the third finishes.
+		if want := (gqlambda.SweepResult{Idle: 3, Pinged: 3, Truncated: true}); res != want {
+			t.Fatalf("Sweep: %+v, want %+v", res, want)
+		}
+		if n := h.errs.count(""); n != 0 {
+			t.Fatalf("errors: %q", h.errs.list())
+		}
+	})
 }
