@@ -76,6 +76,8 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 		Data:        data,
 		ConnectedAt: connectedAt,
 		ExpiresAt:   now.Add(s.ttl),
+		// By the server's clock, which the sweeper judges idleness by.
+		LastActiveAt: now,
 	}
 	if err := s.store.CreateConnection(ctx, conn); err != nil {
 		s.reportError(ctx, fmt.Errorf("gqlambda: $connect %s: store connection: %w", cr.ConnectionID, err),

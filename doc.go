@@ -62,6 +62,12 @@
 //     [Redelivery]).
 //   - [Server.HTTPHandler], [Server.APIGatewayHandler] and
 //     [Server.HTTPAPIHandler] serve queries and mutations over HTTP.
+//   - [Server.Sweep], run on a schedule ([Server.SweepHandler]; locally
+//     [Server.SweepEvery]), finds the connections idle for a while by key
+//     in the store's activity index (store.ActivityIndex), asks API Gateway
+//     about them, and removes those gone without a $disconnect; it closes
+//     connections that never initialised and, with [Liveness].Ping, those
+//     that stop answering pings.
 //
 // # Protocol errors on API Gateway
 //

@@ -50,8 +50,8 @@ type Hooks struct {
 
 	// OnComplete runs once for every stored subscription that ends: completed
 	// by the client, by [Server.Complete], by $disconnect, by a server close,
-	// or because API Gateway reported the connection gone (410) during a
-	// delivery. It runs after the subscription field's own OnComplete. It
+	// because API Gateway reported the connection gone (410) during a
+	// delivery, or by [Server.Sweep]. It runs after the subscription field's own OnComplete. It
 	// does not run for subscriptions whose records expire unseen (TTL), nor
 	// for queries and mutations.
 	OnComplete func(ctx context.Context, sub store.Subscription, reason CompleteReason) error
@@ -61,7 +61,8 @@ type Hooks struct {
 	// it gone (410) — whichever comes first; $disconnect is best effort and
 	// may never arrive. It runs after OnComplete of each of its
 	// subscriptions. It does not run for connections whose records expire
-	// unseen (TTL).
+	// unseen (TTL). [Server.Sweep] runs it, with the cause SweptGone,
+	// InitTimedOut or PongMissed, for the connections it removes.
 	OnDisconnect func(ctx context.Context, conn Conn, info DisconnectInfo) error
 
 	// OnPing runs when the client sends a ping, before the pong. It returns
@@ -178,6 +179,15 @@ const (
 	// Gone: API Gateway answered 410 Gone to a post; the $disconnect was
 	// lost or has not arrived yet.
 	Gone
+	// SweptGone: [Server.Sweep] found the connection gone (410 to its GET
+	// @connections/{id} or to its ping); the $disconnect was lost.
+	SweptGone
+	// InitTimedOut: [Server.Sweep] closed the connection because it sent
+	// no accepted connection_init within Liveness.InitTimeout.
+	InitTimedOut
+	// PongMissed: [Server.Sweep] closed the connection because it did not
+	// answer a ping within Liveness.PongTimeout.
+	PongMissed
 )
 
 // String returns the cause's name.
@@ -189,6 +199,12 @@ func (c DisconnectCause) String() string {
 		return "server-close"
 	case Gone:
 		return "gone"
+	case SweptGone:
+		return "swept-gone"
+	case InitTimedOut:
+		return "init-timeout"
+	case PongMissed:
+		return "pong-timeout"
 	}
 	return "unknown"
 }

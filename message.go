@@ -58,6 +58,7 @@ func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) 
 		return
 	}
 
+	s.recordActivity(ctx, conn)
 	ss := &session{conn: conn, log: log}
 	ss.proto = s.protocols[conn.Protocol]
 	if ss.proto == nil {

@@ -130,6 +130,11 @@ type Config struct {
 	// served (GraphQL tools and code generators read the schema with it).
 	DisableIntrospection bool
 
+	// Liveness configures the activity the WebSocket handler records and
+	// what [Server.Sweep] does with idle connections, when the Store
+	// implements store.ActivityIndex (the stores of this module do).
+	Liveness Liveness
+
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 
@@ -310,6 +315,9 @@ type Server struct {
 	contextFunc func(ctx context.Context, req ContextRequest) (context.Context, error)
 	formatError func(ctx context.Context, err *Error) *Error
 
+	activity store.ActivityIndex // nil: no activity recorded, no sweeps
+	liveness Liveness
+
 	noIntrospection bool
 	// tel is the server's telemetry; nil when Config.Telemetry asks for
 	// none.
@@ -364,6 +372,8 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.configureRedelivery(cfg.Redelivery)
+	s.activity, _ = s.store.(store.ActivityIndex)
+	s.liveness = cfg.Liveness.withDefaults()
 	tel, err := newTelemetry(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("gqlambda: Config.Telemetry: %w", err)

@@ -35,7 +35,8 @@ variable "tags" {
   default     = {}
 }
 
-# One item per WebSocket connection.
+# One item per WebSocket connection; byActivity pages the idle ones for the
+# sweeper (docs/liveness.md).
 resource "aws_dynamodb_table" "connections" {
   name         = "${var.table_prefix}connections"
   billing_mode = "PAY_PER_REQUEST"
@@ -44,6 +45,24 @@ resource "aws_dynamodb_table" "connections" {
   attribute {
     name = "id"
     type = "S"
+  }
+
+  attribute {
+    name = "activityShard"
+    type = "S"
+  }
+
+  attribute {
+    name = "lastActive"
+    type = "N"
+  }
+
+  global_secondary_index {
+    name               = "byActivity"
+    hash_key           = "activityShard"
+    range_key          = "lastActive"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["ack", "connectedAt", "deletingAt", "endpoint", "expiresAt", "pingedAt", "protocol"]
   }
 
   ttl {
@@ -145,6 +164,7 @@ data "aws_iam_policy_document" "store" {
       aws_dynamodb_table.connections.arn,
       aws_dynamodb_table.subscriptions.arn,
       "${aws_dynamodb_table.subscriptions.arn}/index/byConnection",
+      "${aws_dynamodb_table.connections.arn}/index/byActivity",
       aws_dynamodb_table.events.arn,
     ]
   }

@@ -17,7 +17,10 @@ import (
 	"github.com/gqlambda/gqlambda/gateway"
 )
 
-var _ gateway.Sender = (*Gateway)(nil)
+var (
+	_ gateway.Sender    = (*Gateway)(nil)
+	_ gateway.Inspector = (*Gateway)(nil)
+)
 
 // Headers of a DELETE on the @connections API that choose the close frame,
 // an extension of this emulator: API Gateway's DeleteConnection always
@@ -77,6 +80,33 @@ func (g *Gateway) Close(ctx context.Context, endpoint, connectionID string, code
 		g.startClose(c, s)
 	}
 	return nil
+}
+
+// Get describes the connection, as the @connections API's GetConnection
+// does: when it connected, when it last sent or received a message, and
+// its client's address and User-Agent. endpoint is ignored, since a Gateway
+// is one API. The error wraps gateway.ErrGone when the connection does not
+// exist or is closing.
+func (g *Gateway) Get(ctx context.Context, endpoint, connectionID string) (gateway.ConnectionInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return gateway.ConnectionInfo{}, fmt.Errorf("localgateway: get %s: %w", connectionID, err)
+	}
+	c := g.lookup(connectionID)
+	if c == nil {
+		return gateway.ConnectionInfo{}, fmt.Errorf("localgateway: get %s: %w", connectionID, gateway.ErrGone)
+	}
+	return c.info(), nil
+}
+
+// info is what GetConnection tells of c, to the millisecond, as the
+// @connections API's timestamps carry.
+func (c *conn) info() gateway.ConnectionInfo {
+	return gateway.ConnectionInfo{
+		ConnectedAt:  c.connectedAt.UTC().Truncate(time.Millisecond),
+		LastActiveAt: time.Unix(0, c.lastActiveAt.Load()).UTC().Truncate(time.Millisecond),
+		SourceIP:     c.sourceIP,
+		UserAgent:    c.userAgent,
+	}
 }
 
 // closeWith returns the closeSpec of an explicit code and reason.
@@ -159,15 +189,15 @@ func (g *Gateway) serveConnections(w http.ResponseWriter, r *http.Request, id st
 			apiError(w, http.StatusInternalServerError, "InternalServerErrorException", err.Error())
 		}
 	case http.MethodGet:
-		c := g.lookup(id)
-		if c == nil {
+		info, err := g.Get(r.Context(), "", id)
+		if err != nil {
 			gone(w)
 			return
 		}
 		b, _ := json.Marshal(connectionInfo{
-			ConnectedAt:  timestamp(c.connectedAt),
-			Identity:     identity{SourceIP: c.sourceIP, UserAgent: c.userAgent},
-			LastActiveAt: timestamp(time.Unix(0, c.lastActiveAt.Load())),
+			ConnectedAt:  timestamp(info.ConnectedAt),
+			Identity:     identity{SourceIP: info.SourceIP, UserAgent: info.UserAgent},
+			LastActiveAt: timestamp(info.LastActiveAt),
 		})
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)

@@ -53,7 +53,7 @@ func TestProductionClient(t *testing.T) {
 	t0 := time.Date(2026, 11, 21, 10, 15, 38, 512e6, time.UTC)
 	clk := newClock(t0)
 	rec := &recorder{}
-	_, srv := start(t, rec, localgateway.Options{Now: clk.now})
+	gw, srv := start(t, rec, localgateway.Options{Now: clk.now})
 	c := dial(t, wsURL(srv, "/graphql"), "one", &websocket.DialOptions{HTTPHeader: http.Header{"User-Agent": {"agent/2"}}})
 	id := rec.connectionID(t, "one")
 	endpoint := srv.URL + "/local"
@@ -82,6 +82,10 @@ func TestProductionClient(t *testing.T) {
 		info.SourceIP != "127.0.0.1" || info.UserAgent != "agent/2" {
 		t.Errorf("connection info %+v", info)
 	}
+	// The Gateway answers the same in process (gateway.Inspector).
+	if direct, err := gw.Get(ctx, "", id); err != nil || direct != info {
+		t.Errorf("Gateway.Get: %+v, %v; want %+v as over HTTP", direct, err, info)
+	}
 
 	if err := client.Post(ctx, endpoint, id, make([]byte, 128<<10+1)); !errors.Is(err, gateway.ErrPayloadTooLarge) {
 		t.Errorf("oversize post: %v, want ErrPayloadTooLarge", err)
@@ -104,6 +108,9 @@ func TestProductionClient(t *testing.T) {
 	}
 	if _, err := client.Get(ctx, endpoint, id); !errors.Is(err, gateway.ErrGone) {
 		t.Errorf("get after delete: %v, want ErrGone", err)
+	}
+	if _, err := gw.Get(ctx, "", id); !errors.Is(err, gateway.ErrGone) {
+		t.Errorf("Gateway.Get after delete: %v, want ErrGone", err)
 	}
 	if err := client.Close(ctx, endpoint, id, 1000, ""); err != nil {
 		t.Errorf("delete of a gone connection: %v, want success", err)

@@ -67,6 +67,13 @@ type Connection struct {
 	// ExpiresAt is when the record expires. A store treats an expired record as
 	// absent even while it still holds it.
 	ExpiresAt time.Time
+	// LastActiveAt and PingedAt are kept by a store that implements
+	// [ActivityIndex] (see there): when the connection was last known to be
+	// alive (ConnectedAt when created with the zero time), and when a ping
+	// that awaits its answer was sent to it (zero: none). Other stores
+	// leave them zero.
+	LastActiveAt time.Time
+	PingedAt     time.Time
 }
 
 // Subscription is one active subscription operation of a connection.

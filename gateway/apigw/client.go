@@ -139,16 +139,7 @@ type Options struct {
 }
 
 // ConnectionInfo describes a connection, as returned by [Client.Get].
-type ConnectionInfo struct {
-	// ConnectedAt is when the connection was established.
-	ConnectedAt time.Time
-	// LastActiveAt is when the connection last sent or received a message.
-	LastActiveAt time.Time
-	// SourceIP is the IP address of the client.
-	SourceIP string
-	// UserAgent is the User-Agent of the client.
-	UserAgent string
-}
+type ConnectionInfo = gateway.ConnectionInfo
 
 // ResponseError is a failed answer of the @connections API to Post or
 // Close.

@@ -12,7 +12,10 @@ import (
 	"github.com/gqlambda/gqlambda/gateway"
 )
 
-var _ gateway.Sender = (*Recorder)(nil)
+var (
+	_ gateway.Sender    = (*Recorder)(nil)
+	_ gateway.Inspector = (*Recorder)(nil)
+)
 
 // Recorder records the frames posted to each connection and the connections
 // closed, the way API Gateway's @connections API would see them. A post to a
@@ -31,6 +34,7 @@ type Recorder struct {
 	conns  map[string]*record
 	posts  int
 	closes int
+	gets   int
 }
 
 type record struct {
@@ -40,6 +44,7 @@ type record struct {
 	code      int
 	reason    string
 	gone      bool
+	info      gateway.ConnectionInfo
 }
 
 // NewRecorder returns an empty Recorder.
@@ -94,6 +99,38 @@ func (r *Recorder) Close(ctx context.Context, endpoint, connectionID string, cod
 	c.closed, c.code, c.reason = true, code, reason
 	r.closes++
 	return nil
+}
+
+// Get returns what [Recorder.SetInfo] set for connectionID (the zero
+// ConnectionInfo if nothing), as API Gateway's GetConnection answers, and
+// counts the call. It fails with an error wrapping [gateway.ErrGone] when
+// the connection is closed or gone.
+func (r *Recorder) Get(ctx context.Context, endpoint, connectionID string) (gateway.ConnectionInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return gateway.ConnectionInfo{}, fmt.Errorf("gatewaytest: get %s: %w", connectionID, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gets++
+	c := r.get(connectionID)
+	if c.closed || c.gone {
+		return gateway.ConnectionInfo{}, fmt.Errorf("gatewaytest: get %s: %w", connectionID, gateway.ErrGone)
+	}
+	return c.info, nil
+}
+
+// SetInfo sets what [Recorder.Get] answers for connectionID.
+func (r *Recorder) SetInfo(connectionID string, info gateway.ConnectionInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.get(connectionID).info = info
+}
+
+// Gets returns how many times [Recorder.Get] was called.
+func (r *Recorder) Gets() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gets
 }
 
 // SetGone marks connectionID as gone, as if the client vanished without a

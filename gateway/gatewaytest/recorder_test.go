@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
@@ -45,10 +46,23 @@ func TestRecorder(t *testing.T) {
 	if err := r.Post(ctx, "https://a", "c2", []byte("x")); !errors.Is(err, gateway.ErrGone) {
 		t.Errorf("post to gone: %v", err)
 	}
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	r.SetInfo("c4", gateway.ConnectionInfo{ConnectedAt: at, LastActiveAt: at.Add(time.Minute)})
+	if info, err := r.Get(ctx, "https://a", "c4"); err != nil || !info.LastActiveAt.Equal(at.Add(time.Minute)) {
+		t.Errorf("Get of a live connection: %+v, %v", info, err)
+	}
+	for _, id := range []string{"c1", "c2"} { // closed, gone
+		if _, err := r.Get(ctx, "https://a", id); !errors.Is(err, gateway.ErrGone) {
+			t.Errorf("Get %s: %v, want ErrGone", id, err)
+		}
+	}
+	if r.Gets() != 3 {
+		t.Errorf("Gets %d, want 3", r.Gets())
+	}
 	if r.Posts() != 2 || r.Closes() != 1 {
 		t.Errorf("Posts %d Closes %d", r.Posts(), r.Closes())
 	}
-	if got := r.Connections(); !slices.Equal(got, []string{"c1", "c2"}) {
+	if got := r.Connections(); !slices.Equal(got, []string{"c1", "c2", "c4"}) {
 		t.Errorf("Connections = %q", got)
 	}
 	boom := errors.New("boom")

@@ -28,6 +28,7 @@ const (
 	attrSubs        = "subs"        // M, subscription id → entry
 	attrDeletingAt  = "deletingAt"  // N, Unix ms: a DeleteConnection claimed the item
 	attrClaim       = "claim"       // S, the token of the DeleteConnection holding the claim
+	attrPingedAt    = "pingedAt"    // N, Unix ms: a ping awaits its answer; absent when none
 )
 
 // Attributes of an entry of a connection's subs map.
@@ -256,6 +257,14 @@ func decodeConnection(it item) (connItem, error) {
 	if c.deletingAt, err = getNum(it, attrDeletingAt); err != nil {
 		return fail(err)
 	}
+	if ms, err = getNum(it, AttrLastActive); err != nil {
+		return fail(err)
+	}
+	c.conn.LastActiveAt = fromMillis(ms)
+	if ms, err = getNum(it, attrPingedAt); err != nil {
+		return fail(err)
+	}
+	c.conn.PingedAt = fromMillis(ms)
 	if av, ok := it[attrSubs]; ok {
 		m, ok := av.(*types.AttributeValueMemberM)
 		if !ok {
@@ -299,6 +308,13 @@ func connectionUpdate(c store.Connection, x *expr) string {
 	exp := millis(c.ExpiresAt)
 	optional(attrExpiresAt, num(exp), exp != 0)
 	optional(AttrTTL, num(ttlSeconds(exp)), exp != 0)
+	lastActive := c.LastActiveAt
+	if lastActive.IsZero() {
+		lastActive = c.ConnectedAt
+	}
+	optional(AttrLastActive, num(millis(lastActive)), !lastActive.IsZero())
+	optional(AttrActivityShard, str(activityShard(c.ID)), !lastActive.IsZero())
+	optional(attrPingedAt, num(millis(c.PingedAt)), !c.PingedAt.IsZero())
 	set = append(set, x.name(attrSubs)+" = if_not_exists("+x.name(attrSubs)+", "+x.value("empty", &types.AttributeValueMemberM{Value: item{}})+")")
 	u := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {

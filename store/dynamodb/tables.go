@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,7 +32,28 @@ const (
 	// table by connection (keys only), used to find subscriptions whose
 	// connection record is gone.
 	IndexByConnection = "byConnection"
+	// AttrActivityShard is the partition key of [IndexByActivity] on
+	// connection items: the connection's activity shard, "0" to
+	// ActivityShards-1, a hash of its id.
+	AttrActivityShard = "activityShard"
+	// AttrLastActive is the sort key of [IndexByActivity]: when the
+	// connection was last known alive, in Unix milliseconds.
+	AttrLastActive = "lastActive"
+	// IndexByActivity is the global secondary index of the connections
+	// table by activity shard and last activity, which the sweeper pages
+	// for idle connections (store.ActivityIndex). It projects what the
+	// sweeper reads (IndexByActivityAttributes), not the contexts.
+	IndexByActivity = "byActivity"
+	// ActivityShards is the number of activity shards: the index's
+	// partitions, read one after another by IdleConnections. It spreads
+	// activity writes over that many index partitions; it never changes,
+	// since connections are found by it.
+	ActivityShards = 16
 )
+
+// IndexByActivityAttributes are the non-key attributes [IndexByActivity]
+// projects: what a sweeper needs to handle a connection.
+var IndexByActivityAttributes = []string{"ack", "connectedAt", "deletingAt", "endpoint", "expiresAt", "pingedAt", "protocol"}
 
 // Tables names the three tables. The zero value of a field takes its
 // default.
@@ -87,15 +109,26 @@ func TableDefinitions(t Tables) []*dynamodb.CreateTableInput {
 	str := func(name string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeS}
 	}
+	number := func(name string) types.AttributeDefinition {
+		return types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: types.ScalarAttributeTypeN}
+	}
 	key := func(name string, kt types.KeyType) types.KeySchemaElement {
 		return types.KeySchemaElement{AttributeName: aws.String(name), KeyType: kt}
 	}
 	return []*dynamodb.CreateTableInput{
 		{
 			TableName:            aws.String(t.Connections),
-			AttributeDefinitions: []types.AttributeDefinition{str(AttrID)},
+			AttributeDefinitions: []types.AttributeDefinition{str(AttrID), str(AttrActivityShard), number(AttrLastActive)},
 			KeySchema:            []types.KeySchemaElement{key(AttrID, types.KeyTypeHash)},
-			BillingMode:          types.BillingModePayPerRequest,
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+				IndexName: aws.String(IndexByActivity),
+				KeySchema: []types.KeySchemaElement{key(AttrActivityShard, types.KeyTypeHash), key(AttrLastActive, types.KeyTypeRange)},
+				Projection: &types.Projection{
+					ProjectionType:   types.ProjectionTypeInclude,
+					NonKeyAttributes: slices.Clone(IndexByActivityAttributes),
+				},
+			}},
+			BillingMode: types.BillingModePayPerRequest,
 		},
 		{
 			TableName:            aws.String(t.Subscriptions),

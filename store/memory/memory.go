@@ -75,7 +75,10 @@ type Store struct {
 	deliveries deliveries // the delivery log (delivery.go)
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.ActivityIndex = (*Store)(nil)
+)
 
 // subKey identifies a subscription. A struct key, unlike a concatenated
 // string, cannot make two different (connection, id) pairs collide.
@@ -133,6 +136,9 @@ func (s *Store) CreateConnection(ctx context.Context, c store.Connection) error 
 		return errors.New("memory: create connection: empty connection id")
 	}
 	c = cloneConnection(c)
+	if c.LastActiveAt.IsZero() {
+		c.LastActiveAt = c.ConnectedAt
+	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

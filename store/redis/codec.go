@@ -25,6 +25,8 @@ const (
 	fieldData        = "d"  // JSON, what $connect's hook kept; absent when empty
 	fieldConnectedAt = "ca" // Unix ms; absent for the zero time
 	fieldExpiresAt   = "ex" // Unix ms; absent when the record never expires
+	fieldLastActive  = "la" // Unix ms, when last known alive (store.ActivityIndex); absent for the zero time
+	fieldPingedAt    = "pa" // Unix ms, a ping awaits its answer; absent when none
 )
 
 // millis returns t as Unix milliseconds, and 0 for the zero time.
@@ -74,7 +76,22 @@ func connectionFields(c store.Connection) []any {
 	if ms := millis(c.ExpiresAt); ms != 0 {
 		f = append(f, fieldExpiresAt, strconv.FormatInt(ms, 10))
 	}
+	if ms := millis(lastActive(c)); ms != 0 {
+		f = append(f, fieldLastActive, strconv.FormatInt(ms, 10))
+	}
+	if ms := millis(c.PingedAt); ms != 0 {
+		f = append(f, fieldPingedAt, strconv.FormatInt(ms, 10))
+	}
 	return f
+}
+
+// lastActive is the activity a new connection is indexed by: its
+// LastActiveAt, or its ConnectedAt when that is zero.
+func lastActive(c store.Connection) time.Time {
+	if c.LastActiveAt.IsZero() {
+		return c.ConnectedAt
+	}
+	return c.LastActiveAt
 }
 
 // connRecord is a decoded connection hash.
@@ -114,6 +131,13 @@ func decodeConnection(id string, fields map[string]string) (connRecord, error) {
 		return fail(err)
 	}
 	r.conn.ExpiresAt = fromMillis(r.expiresAt)
+	for name, t := range map[string]*time.Time{fieldLastActive: &r.conn.LastActiveAt, fieldPingedAt: &r.conn.PingedAt} {
+		ms, err := msField(fields, name)
+		if err != nil {
+			return fail(err)
+		}
+		*t = fromMillis(ms)
+	}
 	return r, nil
 }
 

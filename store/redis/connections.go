@@ -40,6 +40,11 @@ func (s *Store) CreateConnection(ctx context.Context, c store.Connection) error 
 	case reply != "OK":
 		return fail(unexpected(reply))
 	}
+	// The record first, then its index entry, so that readers of the index
+	// may take an entry without a record for one left by a deletion.
+	if err := s.indexActivity(ctx, c); err != nil {
+		return fail(fmt.Errorf("index activity: %w", err))
+	}
 	return nil
 }
 
@@ -157,6 +162,13 @@ func (s *Store) DeleteConnection(ctx context.Context, id string) (store.Connecti
 		records = append(records, r)
 	}
 	s.unindex(ctx, records)
+	if len(connFields) > 0 {
+		// Best effort: IdleConnections prunes entries without a record.
+		if err := s.rdb.ZRem(ctx, s.keys.activity(activityShard(id)), id).Err(); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "redis: removing a deleted connection from the activity index failed; readers prune it",
+				slog.String("connection_id", id), slog.Any("error", err))
+		}
+	}
 	subs := make([]store.Subscription, 0, len(records))
 	for _, r := range records {
 		if !expiredAt(r.expiresAt, now) {

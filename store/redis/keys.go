@@ -17,6 +17,7 @@ const (
 	kindSubscriptions = "s" // hash: subscription id → subscription record
 	kindDeleted       = "x" // the records a deletion removed, kept briefly for a retry of it
 	kindTopic         = "t" // sorted set: the index of one shard of a topic
+	kindActivity      = "a" // sorted set: one shard of the activity index, connection id → last activity
 )
 
 // Suffixes after the tag of the keys of kind kindDeleted, followed by the
@@ -87,6 +88,12 @@ func (k keys) deleted(id, what, token string) string {
 // (topic, shard) pairs map to distinct keys whatever "#" the topic holds.
 func (k keys) topic(topic string, shard int) string {
 	return k.tagged(kindTopic, escape(topic)+"#"+strconv.Itoa(shard), "")
+}
+
+// activity is the key of the sorted set holding activity shard shard:
+// connection ids scored by their last activity in Unix milliseconds.
+func (k keys) activity(shard int) string {
+	return k.tagged(kindActivity, strconv.Itoa(shard), "")
 }
 
 // member is the member of a topic index standing for revision rev of

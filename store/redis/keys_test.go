@@ -288,8 +288,13 @@ func TestConnectionRecord(t *testing.T) {
 		ID: "c", Endpoint: "https://e/prod", Protocol: "graphql-transport-ws", Acknowledged: true,
 		Context: json.RawMessage(`{"a":1}`), Authorizer: json.RawMessage(`{"p":"u"}`),
 		ConnectedAt: time.UnixMilli(1_765_000_000_001).UTC(), ExpiresAt: time.UnixMilli(1_765_000_007_002).UTC(),
+		// A connection created without LastActiveAt is last active when it
+		// connected.
+		LastActiveAt: time.UnixMilli(1_765_000_000_001).UTC(),
 	}
-	for _, want := range []store.Connection{c, {ID: "minimal"}} {
+	pinged := c
+	pinged.ID, pinged.LastActiveAt, pinged.PingedAt = "pinged", time.UnixMilli(1_765_000_003_003).UTC(), time.UnixMilli(1_765_000_004_004).UTC()
+	for _, want := range []store.Connection{c, pinged, {ID: "minimal"}} {
 		fields := map[string]string{fieldWriteToken: "tok"}
 		f := connectionFields(want)
 		for i := 0; i < len(f); i += 2 {

@@ -108,6 +108,19 @@ func workload(t *testing.T, st *Store, expires time.Time) {
 			}
 		}
 	}
+	for _, id := range []string{"BJq2UdL9joECGhg=", "c{x}"} {
+		if err := st.RecordActivity(ctx, id, now.Add(time.Second)); err != nil {
+			t.Fatalf("RecordActivity %q: %v", id, err)
+		}
+		if err := st.RecordPing(ctx, id, now.Add(2*time.Second)); err != nil {
+			t.Fatalf("RecordPing %q: %v", id, err)
+		}
+	}
+	for _, err := range st.IdleConnections(ctx, now.Add(time.Hour)) {
+		if err != nil {
+			t.Fatalf("IdleConnections: %v", err)
+		}
+	}
 	if _, err := st.DeleteSubscription(ctx, "c{x}", "{2}"); err != nil {
 		t.Fatalf("DeleteSubscription: %v", err)
 	}

@@ -17,7 +17,9 @@
 // concurrent invocations that leave orphan rows behind: subscribe against
 // disconnect, delete against delete. A store that implements the optional
 // [store.DeliveryLog] is also checked for it (claims, leases, the window);
-// one that does not skips those cases, each with a named reason.
+// one that does not skips those cases, each with a named reason; so does one
+// without the optional [store.ActivityIndex] (recorded activity, pings, idle
+// connections read by key).
 //
 // The package knows nothing of GraphQL or of the server: what the server
 // does with a store (a lost $disconnect cleaned up when a delivery is
@@ -60,6 +62,11 @@ type Options struct {
 	// cases are skipped.
 	NewClockedStore func(t *testing.T, now func() time.Time) store.Store
 
+	// IdleConnections is how many connections the case of
+	// store.ActivityIndex.IdleConnections makes, half of them idle. It
+	// should exceed what the store reads in one page. Default 300.
+	IdleConnections int
+
 	// Sequential runs the cases one after another. By default they run in
 	// parallel (t.Parallel), which needs newStore to be safe to call from
 	// parallel subtests; the stores it returns may share a backend (a table,
@@ -79,6 +86,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.Concurrency <= 0 {
 		out.Concurrency = 32
+	}
+	if out.IdleConnections <= 0 {
+		out.IdleConnections = 300
 	}
 	if out.RacePairs <= 0 {
 		out.RacePairs = 1000
@@ -153,6 +163,12 @@ func cases() []testCase {
 		{name: "DeliveryAwkwardIDs", run: testDeliveryAwkwardIDs},
 		{name: "DeliveriesInvisibleToSubscriptions", run: testDeliveriesInvisible},
 		{name: "DeliveryCancelledContext", run: testDeliveryCancelledContext},
+
+		// The activity index (store.ActivityIndex, optional).
+		{name: "ActivityRecorded", run: testActivityRecorded},
+		{name: "IdleConnections", run: testIdleConnections},
+		{name: "ActivityConcurrent", run: testActivityConcurrent},
+		{name: "IdleConnectionsCancelled", run: testIdleCancelled},
 
 		// Expiry while held (Options.NewClockedStore).
 		{name: "ConnectionExpiresWhileHeld", clocked: true, run: testConnectionExpiresWhileHeld},

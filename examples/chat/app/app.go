@@ -61,7 +61,8 @@ const (
 type NewEngine func(messages Messages) (gqlambda.Engine, error)
 
 // Main runs the chat: on Lambda when AWS_LAMBDA_FUNCTION_NAME is set,
-// locally otherwise (flags: -addr, -dynamodb, -redis, -codeless-close).
+// locally otherwise (flags: -addr, -dynamodb, -redis, -codeless-close,
+// -sweep-interval, -idle-after, -ping).
 func Main(newEngine NewEngine) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var err error
@@ -91,17 +92,22 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 	}
 	client := awsdynamodb.NewFromConfig(cfg)
 	messages := &DynamoMessages{Client: client, Table: os.Getenv("CHAT_MESSAGES_TABLE")}
-	if messages.Table == "" {
+	if messages.Table == "" && os.Getenv("GQLAMBDA_HANDLER") != "sweeper" { // the sweeper reads no message
 		return errors.New("CHAT_MESSAGES_TABLE is not set")
 	}
 	engine, err := newEngine(messages)
 	if err != nil {
 		return err
 	}
+	liveness, err := LivenessFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	srv, err := gqlambda.New(gqlambda.Config{
-		Engine: engine,
-		Hooks:  Hooks(),
-		Store:  dynamodb.New(client, &dynamodb.Options{Tables: tables}),
+		Engine:   engine,
+		Liveness: liveness,
+		Hooks:    Hooks(),
+		Store:    dynamodb.New(client, &dynamodb.Options{Tables: tables}),
 		// Frames reach clients through the API's @connections endpoint,
 		// signed with the function's role.
 		Sender: apigw.New(apigatewaymanagementapi.NewFromConfig(cfg), &apigw.Options{Logger: logger}),
@@ -128,8 +134,12 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 		// Change data capture: each message written to the messages table
 		// reaches the subscribers of its chat.
 		lambda.Start(srv.DynamoDBStreamHandler(cdc.Decoder(ChangeMapping.Map)))
+	case "sweeper":
+		// Run on a schedule: connections whose $disconnect was lost are
+		// found and removed (docs/liveness.md).
+		lambda.Start(srv.SweepHandler)
 	default:
-		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http, stream or messages", h)
+		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http, stream, messages or sweeper", h)
 	}
 	return nil
 }
@@ -145,6 +155,9 @@ func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine
 	flags.StringVar(&opts.Auth, "auth", AuthNone, "authentication: \"\" (none: clients name themselves) or \"dev\" (the deployed chat's token authorizer, with tokens for any name at "+DevTokenPath+")")
 	flags.StringVar(&opts.TablePrefix, "table-prefix", "", "start of the table names on DynamoDB (default "+DefaultTablePrefix+")")
 	debugAddr := flags.String("debug-addr", "", "`address` of a second listener serving the process's memory and goroutines at GET /debug/runtime (off by default)")
+	flags.DurationVar(&opts.SweepInterval, "sweep-interval", 0, "sweep idle connections every `DURATION` (such as 30s), as the sweeper function's schedule does on AWS; default: no sweeps")
+	flags.DurationVar(&opts.Liveness.IdleAfter, "idle-after", 0, "with -sweep-interval, check connections idle for `DURATION`; default: the sweep interval")
+	flags.BoolVar(&opts.Liveness.Ping, "ping", false, "with -sweep-interval, ping idle graphql-transport-ws connections and close those that do not answer")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -203,6 +216,11 @@ type LocalOptions struct {
 	// AuthSecret signs and verifies the tokens of AuthDev (at least 32
 	// bytes); default: random, for this run only.
 	AuthSecret []byte
+	// SweepInterval, when positive, runs Server.Sweep at that interval, as
+	// the sweeper function's schedule does on AWS; Liveness configures
+	// what it does, its IdleAfter defaulting to SweepInterval.
+	SweepInterval time.Duration
+	Liveness      gqlambda.Liveness
 	// Logger receives the logs; default: discard.
 	Logger *slog.Logger
 }
@@ -256,7 +274,13 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 	if err != nil {
 		return nil, err
 	}
-	cfg := gqlambda.Config{Sender: gw, Logger: logger, Hooks: Hooks()}
+	cfg := gqlambda.Config{Sender: gw, Logger: logger, Hooks: Hooks(), Liveness: opts.Liveness}
+	if opts.SweepInterval < 0 {
+		return nil, fmt.Errorf("chat: sweep interval %v: want a positive duration", opts.SweepInterval)
+	}
+	if opts.SweepInterval > 0 && cfg.Liveness.IdleAfter == 0 {
+		cfg.Liveness.IdleAfter = opts.SweepInterval
+	}
 	var messages Messages = NewMemoryMessages()
 	var pollers []*streams.Poller
 	var closers []func() error
@@ -352,6 +376,13 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 		running.Go(func() {
 			if err := p.Run(runCtx); err != nil {
 				logger.Error("stream poller stopped", slog.String("error", err.Error()))
+			}
+		})
+	}
+	if opts.SweepInterval > 0 {
+		running.Go(func() {
+			if err := srv.SweepEvery(runCtx, opts.SweepInterval); err != nil && runCtx.Err() == nil {
+				logger.Error("sweeper stopped", slog.String("error", err.Error()))
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 // Package apptest runs the end-to-end tests of the chat app against an
 // engine: the npm graphql-ws and subscriptions-transport-ws clients (e2e/),
-// graphql-http's audit and headless Chromium, on the in-memory store, on
+// graphql-http's audit and headless Chromium, and the sweeper's pings
+// against graphql-ws, on the in-memory store, on
 // DynamoDB Local and on redis-server. Every implementation of the chat schema
 // runs them:
 //
@@ -39,6 +40,7 @@ func Run(t *testing.T, newEngine app.NewEngine) {
 	t.Run("GraphQLOverHTTPAudit", func(t *testing.T) { audit(t, newEngine, dir) })
 	t.Run("Browser", func(t *testing.T) { browser(t, newEngine, dir) })
 	t.Run("Auth", func(t *testing.T) { auth(t, newEngine, dir) })
+	t.Run("Liveness", func(t *testing.T) { liveness(t, newEngine, dir) })
 }
 
 // envE2E is set by scripts/test once it installed the end-to-end tests'
