@@ -215,10 +215,7 @@ func (s *Store) ClaimRange(ctx context.Context, k store.RangeKey, token string, 
 		}
 		l.ranges[k] = r
 	}
-	r.token, r.leaseUntil, r.expiresAt = token, leaseUntil, expiresAt
-	if r.state != store.RangeDead {
-		r.state = 0
-	}
+	r.token, r.leaseUntil, r.expiresAt, r.state = token, leaseUntil, expiresAt, 0
 	settled := make(map[uint64]struct{}, len(r.settled))
 	for h := range r.settled {
 		settled[h] = struct{}{}
@@ -229,7 +226,7 @@ func (s *Store) ClaimRange(ctx context.Context, k store.RangeKey, token string, 
 // held returns k's record while token holds it. The caller holds l.mu.
 func (l *splits) held(k store.RangeKey, token string, now time.Time) (*rangeRecord, error) {
 	r := l.ranges[k]
-	if r == nil || expired(r.expiresAt, now) || r.token != token || r.state == store.RangeDone || r.state == store.RangeReleased {
+	if r == nil || expired(r.expiresAt, now) || r.token != token || r.state != 0 {
 		return nil, fmt.Errorf("memory: range %d of split %q: %w", k.Index, k.Split, store.ErrRangeLost)
 	}
 	return r, nil
