@@ -92,6 +92,12 @@ type Config struct {
 	// the Store implements store.DeliveryLog.
 	Redelivery Redelivery
 
+	// ScaleOut, when set, splits a Publish to a topic with more
+	// subscriptions than one invocation should deliver into ranges that
+	// workers deliver (see [ScaleOut] and docs/scale-out.md). Default nil:
+	// every Publish is delivered by its caller.
+	ScaleOut *ScaleOut
+
 	// Limits bound sizes and concurrency.
 	Limits Limits
 
@@ -298,6 +304,7 @@ type Server struct {
 	plain     bool // Config.PlainProtocol
 
 	deliveries    store.DeliveryLog // nil: no deduplication of redeliveries
+	scale         *scaleOut         // Config.ScaleOut resolved (scaleout.go); nil: off
 	window, lease time.Duration
 
 	contextFunc func(ctx context.Context, req ContextRequest) (context.Context, error)
@@ -354,6 +361,9 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.configureRedelivery(cfg.Redelivery)
+	if err := s.configureScaleOut(cfg.ScaleOut); err != nil {
+		return nil, err
+	}
 	s.store = boundedStore{s: s.store, timeout: s.limits.StoreTimeout}
 	return s, nil
 }
