@@ -27,6 +27,7 @@ import (
 	"github.com/gqlambda/gqlambda/engine/graphqlgo"
 	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/gateway/apigw"
+	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
 	"github.com/gqlambda/gqlambda/localsqs"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 	"github.com/gqlambda/gqlambda/throttle"
@@ -153,6 +154,18 @@ func (c Config) Server(log *slog.Logger, sender gateway.Sender) (*gqlambda.Serve
 		},
 	})
 	return srv, thr, err
+}
+
+// SeedServer returns a server whose WebSocket handler stores endpoint as
+// the subscriptions' @connections endpoint and posts nothing anywhere.
+func (c Config) SeedServer(endpoint string) (*gqlambda.Server, error) {
+	schema, err := Schema()
+	if err != nil {
+		return nil, err
+	}
+	st := dynamodb.New(c.DynamoDBClient(), &dynamodb.Options{Tables: c.Tables()})
+	return gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(schema, nil), Store: st, Sender: gatewaytest.NewRecorder(), Endpoint: endpoint,
+		ConnectionTTL: 24 * time.Hour})
 }
 
 // CreateQueues creates the queue and its dead-letter queue (redrive after
