@@ -107,6 +107,11 @@ func (s *Server) Deliver(ctx context.Context, ev store.Event) (PublishResult, er
 		return PublishResult{}, fmt.Errorf("gqlambda: %w %s: %w", store.ErrInvalidEvent, ev.ID, err)
 	}
 	p.id = ev.ID
+	if s.scale != nil && !ev.Complete {
+		if res, handled, err := s.publishSplit(ctx, p, ev.Payload); handled {
+			return res, err
+		}
+	}
 	return s.fanOut(ctx, p, ev.Complete)
 }
 

@@ -217,9 +217,23 @@ func (p publication) subscriptions(ctx context.Context, st store.Store) iter.Seq
 
 // publishSplit splits a Publish of p (payload raw) when its topic has more
 // than Threshold subscriptions. handled is false when it has not, and the
-// caller delivers directly.
+// caller delivers directly. An event with an id (Deliver) is split under
+// that id: a source that delivers it again after its split was sealed gets
+// the split's status, and one that delivers it again before resends its
+// ranges under the same keys, which workers find done or settled.
 func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMessage) (res PublishResult, handled bool, err error) {
 	so := s.scale
+	if p.id != "" {
+		gctx, cancel := context.WithTimeout(ctx, s.limits.StoreTimeout)
+		st, err := so.splits.GetSplit(gctx, p.id)
+		cancel()
+		if err != nil {
+			return PublishResult{}, true, fmt.Errorf("gqlambda: split of event %s: %w", p.id, err)
+		}
+		if st.Sealed() {
+			return PublishResult{Split: &Split{ID: p.id, Ranges: st.Ranges, Workers: so.workers(st.Ranges), Pending: st.Pending()}}, true, nil
+		}
+	}
 	var (
 		buffered []RangeTask
 		split    *Split
@@ -247,7 +261,10 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 			if count <= so.Threshold {
 				continue
 			}
-			split = &Split{ID: rand.Text()}
+			split = &Split{ID: p.id}
+			if split.ID == "" {
+				split.ID = rand.Text()
+			}
 			for i := range buffered {
 				buffered[i].Split = split.ID
 			}
@@ -270,10 +287,7 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 		}
 	}
 	split.Subscriptions = count
-	split.Workers = split.Ranges
-	if so.MaxWorkers > 0 {
-		split.Workers = min(split.Ranges, so.MaxWorkers)
-	}
+	split.Workers = so.workers(split.Ranges)
 	sctx, cancel := context.WithTimeout(ctx, s.limits.StoreTimeout)
 	defer cancel()
 	st, err := so.splits.SealSplit(sctx, split.ID, split.Ranges, s.now().Add(so.Window))
@@ -287,6 +301,14 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 	s.log.InfoContext(ctx, "publish split", slog.String("topic", p.topic), slog.String("split", split.ID),
 		slog.Int("ranges", split.Ranges), slog.Int("subscriptions", count), slog.Int("workers", split.Workers))
 	return PublishResult{Split: split}, true, nil
+}
+
+// workers is how many workers deliver ranges at most.
+func (so *scaleOut) workers(ranges int) int {
+	if so.MaxWorkers > 0 {
+		return min(ranges, so.MaxWorkers)
+	}
+	return ranges
 }
 
 // sendBatch is how many ranges Publish sends at once: SQS's
