@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -57,10 +58,11 @@ func splitKey(id string) item { return item{AttrPK: str(id + "#s"), AttrSK: str(
 func budgetKey(key string) item { return item{AttrPK: str(key + "#b"), AttrSK: str(recordSK)} }
 
 // TopicRanges implements [store.RangeReader]: see its documentation. It
-// reads the sort keys of each shard in turn with strongly consistent
-// Queries (a Query reads, and is charged for, whole items: splitting costs
-// one more read of the topic), and ends each shard's last range at the
-// shard's end.
+// reads the sort keys of the shards in parallel, one goroutine per shard,
+// with strongly consistent Queries (a Query reads, and is charged for,
+// whole items: splitting costs one more read of the topic), and ends each
+// shard's last range at the shard's end. Ranges of different shards are
+// yielded in the order they are read.
 func (s *Store) TopicRanges(ctx context.Context, topic string, size int) iter.Seq2[store.Range, error] {
 	return func(yield func(store.Range, error) bool) {
 		fail := func(err error) {
@@ -78,52 +80,99 @@ func (s *Store) TopicRanges(ctx context.Context, topic string, size int) iter.Se
 		if len(partitionKey(topic, s.shards-1)) > maxPartitionKey {
 			return
 		}
+		type result struct {
+			r   store.Range
+			err error
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		out := make(chan result)
+		var wg sync.WaitGroup
 		for shard := range s.shards {
-			var x expr
-			cond := x.use("#pk = :pk")
-			proj := x.use("#sk")
-			x.value("pk", str(partitionKey(topic, shard)))
-			var start item
-			r := store.Range{Shard: shard}
-			for {
-				in := &dynamodb.QueryInput{
-					TableName: &t.Subscriptions, KeyConditionExpression: &cond, ProjectionExpression: &proj,
-					ExpressionAttributeNames: x.attrNames(), ExpressionAttributeValues: x.attrValues(),
-					ConsistentRead: new(true), ExclusiveStartKey: start, Limit: new(int32(size - r.Size)),
-				}
-				out, err := s.api.Query(ctx, in)
-				if err != nil {
-					fail(fmt.Errorf("query keys of shard %d: %w", shard, err))
-					return
-				}
-				for _, it := range out.Items {
-					sk, err := getStr(it, AttrSK)
-					if err != nil {
-						fail(err)
-						return
+			wg.Go(func() {
+				err := s.shardRanges(rctx, t, topic, shard, size, func(r store.Range) bool {
+					select {
+					case out <- result{r: r}:
+						return true
+					case <-rctx.Done():
+						return false
 					}
-					r.Size++
-					r.Through = sk
-				}
-				start = out.LastEvaluatedKey
-				if len(start) == 0 {
-					break
-				}
-				if r.Size == size {
-					if !yield(r, nil) {
-						return
+				})
+				if err != nil && rctx.Err() == nil {
+					select {
+					case out <- result{err: err}:
+					case <-rctx.Done():
 					}
-					r = store.Range{Shard: shard, After: r.Through}
 				}
+			})
+		}
+		go func() {
+			wg.Wait()
+			close(out)
+		}()
+		defer func() {
+			cancel()
+			for range out {
+				// Drain until every walker has returned.
 			}
-			if r.Size > 0 {
-				r.Through = "" // to the shard's end
-				if !yield(r, nil) {
-					return
-				}
+		}()
+		for res := range out {
+			if res.err != nil {
+				fail(res.err)
+				return
+			}
+			if !yield(res.r, nil) {
+				return
 			}
 		}
+		if err := ctx.Err(); err != nil {
+			fail(err)
+		}
 	}
+}
+
+// shardRanges passes the ranges of one shard to send, in order, until they
+// are all sent or send returns false.
+func (s *Store) shardRanges(ctx context.Context, t Tables, topic string, shard, size int, send func(store.Range) bool) error {
+	var x expr
+	cond := x.use("#pk = :pk")
+	proj := x.use("#sk")
+	x.value("pk", str(partitionKey(topic, shard)))
+	var start item
+	r := store.Range{Shard: shard}
+	for {
+		in := &dynamodb.QueryInput{
+			TableName: &t.Subscriptions, KeyConditionExpression: &cond, ProjectionExpression: &proj,
+			ExpressionAttributeNames: x.attrNames(), ExpressionAttributeValues: x.attrValues(),
+			ConsistentRead: new(true), ExclusiveStartKey: start, Limit: new(int32(size - r.Size)),
+		}
+		out, err := s.api.Query(ctx, in)
+		if err != nil {
+			return fmt.Errorf("query keys of shard %d: %w", shard, err)
+		}
+		for _, it := range out.Items {
+			sk, err := getStr(it, AttrSK)
+			if err != nil {
+				return err
+			}
+			r.Size++
+			r.Through = sk
+		}
+		start = out.LastEvaluatedKey
+		if len(start) == 0 {
+			break
+		}
+		if r.Size == size {
+			if !send(r) {
+				return nil
+			}
+			r = store.Range{Shard: shard, After: r.Through}
+		}
+	}
+	if r.Size > 0 {
+		r.Through = "" // to the shard's end
+		send(r)
+	}
+	return nil
 }
 
 // RangeSubscriptions implements [store.RangeReader]: see its
