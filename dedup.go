@@ -84,10 +84,14 @@ type dedup struct {
 // newDedup returns the delivery log of a fan-out of p, nil when it needs
 // none: no log, no event id, or a Complete.
 func (s *Server) newDedup(p publication, complete bool) *dedup {
-	if s.deliveries == nil || p.id == "" || complete {
+	log := s.deliveries
+	if p.log != nil {
+		log = p.log
+	}
+	if log == nil || p.id == "" || complete {
 		return nil
 	}
-	return &dedup{log: s.deliveries, event: p.id, token: rand.Text()}
+	return &dedup{log: log, event: p.id, token: rand.Text()}
 }
 
 func (d *dedup) delivery(sub store.Subscription) store.Delivery {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"iter"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,10 @@ type PublishResult struct {
 	// being delivered: every counter is then zero, and the event store's
 	// stream delivers it later (see [Server.DynamoDBStreamHandler]).
 	Stored bool
+	// Split, for a Publish that Config.ScaleOut split over workers, reports
+	// the split (every counter is then zero: the workers deliver); nil
+	// otherwise.
+	Split *Split
 }
 
 // Publish delivers an event to every subscription of topic whose filter
@@ -103,6 +108,11 @@ func (s *Server) Deliver(ctx context.Context, ev store.Event) (PublishResult, er
 		return PublishResult{}, fmt.Errorf("gqlambda: %w %s: %w", store.ErrInvalidEvent, ev.ID, err)
 	}
 	p.id = ev.ID
+	if s.scale != nil && !ev.Complete {
+		if res, handled, err := s.publishSplit(ctx, p, ev.Payload); handled {
+			return res, err
+		}
+	}
 	return s.fanOut(ctx, p, ev.Complete)
 }
 
@@ -120,6 +130,11 @@ func (s *Server) publish(ctx context.Context, topic string, payload any, complet
 	p, err := decodePublication(topic, raw)
 	if err != nil {
 		return PublishResult{}, err
+	}
+	if s.scale != nil && !complete {
+		if res, handled, err := s.publishSplit(ctx, p, raw); handled {
+			return res, err
+		}
 	}
 	return s.fanOut(ctx, p, complete)
 }
@@ -143,6 +158,11 @@ type publication struct {
 	// id is the event's id when Deliver delivers it: the key of the
 	// delivery log (dedup.go). Empty for Publish and Complete.
 	id string
+	// subs, when set, is what to deliver to instead of the topic's
+	// subscriptions, and log the delivery log instead of the store's: a
+	// range of a split publish (scaleout.go).
+	subs iter.Seq2[store.Subscription, error]
+	log  store.DeliveryLog
 }
 
 // decodePublication builds the publication of topic with the JSON payload
@@ -242,7 +262,7 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	}
 	var res PublishResult
 	var stopErr error
-	for sub, err := range s.store.TopicSubscriptions(ctx, p.topic) {
+	for sub, err := range p.subscriptions(ctx, s.store) {
 		if err != nil {
 			stopErr = fmt.Errorf("gqlambda: read subscriptions of topic %q: %w", p.topic, err)
 			break

@@ -94,6 +94,12 @@ type Config struct {
 	// the Store implements store.DeliveryLog.
 	Redelivery Redelivery
 
+	// ScaleOut, when set, splits a Publish to a topic with more
+	// subscriptions than one invocation should deliver into ranges that
+	// workers deliver (see [ScaleOut] and docs/scale-out.md). Default nil:
+	// every Publish is delivered by its caller.
+	ScaleOut *ScaleOut
+
 	// Limits bound sizes and concurrency.
 	Limits Limits
 
@@ -310,6 +316,7 @@ type Server struct {
 	plain     bool // Config.PlainProtocol
 
 	deliveries    store.DeliveryLog // nil: no deduplication of redeliveries
+	scale         *scaleOut         // Config.ScaleOut resolved (scaleout.go); nil: off
 	window, lease time.Duration
 
 	contextFunc func(ctx context.Context, req ContextRequest) (context.Context, error)
@@ -374,6 +381,9 @@ func New(cfg Config) (*Server, error) {
 	s.configureRedelivery(cfg.Redelivery)
 	s.activity, _ = s.store.(store.ActivityIndex)
 	s.liveness = cfg.Liveness.withDefaults()
+	if err := s.configureScaleOut(cfg.ScaleOut); err != nil {
+		return nil, err
+	}
 	tel, err := newTelemetry(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("gqlambda: Config.Telemetry: %w", err)

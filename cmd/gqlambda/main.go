@@ -219,6 +219,8 @@ func (c cli) dispatch(ctx context.Context, args []string) error {
 		return c.publish(ctx, args[1:])
 	case "bus":
 		return c.bus(ctx, args[1:])
+	case "sqs":
+		return c.sqs(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		return c.help(ctx, args[1:])
 	}
@@ -251,6 +253,8 @@ Commands:
 	tables describe  describe the tables
 	publish          write an event to the events table
 	bus              serve a local EventBridge bus whose rules invoke Lambda functions
+	sqs serve        serve a local SQS endpoint (queues for scale-out fan-out)
+	sqs redrive      move a dead-letter queue's messages back to its queue
 	help             print the usage of gqlambda or of a command
 
 Run 'gqlambda help <command>' for the usage of a command.

@@ -1137,8 +1137,8 @@ func TestIaCTemplateFunctions(t *testing.T) {
 			t.Errorf("function %s: Metadata.BuildMethod = %q, want go1.x", f.ID, got)
 		}
 	}
-	if got := slices.Sorted(maps.Keys(handlers)); !slices.Equal(got, []string{"http", "messages", "stream", "sweeper", "websocket"}) {
-		t.Errorf("GQLAMBDA_HANDLER values %q, want [http messages stream sweeper websocket]", got)
+	if got := slices.Sorted(maps.Keys(handlers)); !slices.Equal(got, []string{"http", "messages", "ranges", "stream", "sweeper", "websocket"}) {
+		t.Errorf("GQLAMBDA_HANDLER values %q, want [http messages ranges stream sweeper websocket]", got)
 	}
 }
 

@@ -73,6 +73,7 @@ type Store struct {
 	purge  int                             // writes that trigger the next bulk purge
 
 	deliveries deliveries // the delivery log (delivery.go)
+	splits     splits     // split publishes and budgets (ranges.go)
 }
 
 var (

@@ -169,6 +169,14 @@ func cases() []testCase {
 		{name: "IdleConnections", run: testIdleConnections},
 		{name: "ActivityConcurrent", run: testActivityConcurrent},
 		{name: "IdleConnectionsCancelled", run: testIdleCancelled},
+		// Scale-out fan-out (store.RangeReader, store.SplitLog, store.Budget; optional).
+		{name: "RangesCoverTopic", run: testRangesCoverTopic},
+		{name: "RangeAfterDelete", run: testRangeAfterDelete},
+		{name: "RangeClaim", run: testRangeClaim},
+		{name: "SplitCompletion", run: testSplitCompletion},
+		{name: "RangeConcurrentClaims", run: testRangeConcurrentClaims},
+		{name: "Budget", run: testBudget},
+		{name: "RangeLeaseTakeover", clocked: true, run: testRangeLeaseTakeover},
 
 		// Expiry while held (Options.NewClockedStore).
 		{name: "ConnectionExpiresWhileHeld", clocked: true, run: testConnectionExpiresWhileHeld},

@@ -38,6 +38,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/gateway"
 	"github.com/gqlambda/gqlambda/gateway/apigw"
 	"github.com/gqlambda/gqlambda/localgateway"
 	"github.com/gqlambda/gqlambda/store"
@@ -99,6 +100,14 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 	if err != nil {
 		return err
 	}
+	st := dynamodb.New(client, &dynamodb.Options{Tables: tables})
+	// Frames reach clients through the API's @connections endpoint,
+	// signed with the function's role.
+	var sender gateway.Sender = apigw.New(apigatewaymanagementapi.NewFromConfig(cfg), &apigw.Options{Logger: logger})
+	scaleOut, sender, err := scaleOutFromEnv(cfg, st, sender, logger)
+	if err != nil {
+		return err
+	}
 	liveness, err := LivenessFromEnv(os.Getenv)
 	if err != nil {
 		return err
@@ -107,10 +116,9 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 		Engine:   engine,
 		Liveness: liveness,
 		Hooks:    Hooks(),
-		Store:    dynamodb.New(client, &dynamodb.Options{Tables: tables}),
-		// Frames reach clients through the API's @connections endpoint,
-		// signed with the function's role.
-		Sender: apigw.New(apigatewaymanagementapi.NewFromConfig(cfg), &apigw.Options{Logger: logger}),
+		Store:    st,
+		Sender:   sender,
+		ScaleOut: scaleOut,
 		// Mutations write events to the events table; its stream delivers
 		// them (the stream handler below), so a mutation returns at once.
 		Events: dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: tables.Events}),
@@ -138,8 +146,11 @@ func runLambda(ctx context.Context, logger *slog.Logger, newEngine NewEngine) er
 		// Run on a schedule: connections whose $disconnect was lost are
 		// found and removed (docs/liveness.md).
 		lambda.Start(srv.SweepHandler)
+	case "ranges":
+		// Scale-out fan-out: the worker of the ranges queue (scaleout.go).
+		lambda.Start(srv.RangeHandler())
 	default:
-		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http, stream, messages or sweeper", h)
+		return fmt.Errorf("GQLAMBDA_HANDLER is %q: want websocket, http, stream, messages, sweeper or ranges", h)
 	}
 	return nil
 }

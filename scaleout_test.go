@@ -1,0 +1,214 @@
+package gqlambda_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/graphql-go/graphql"
+
+	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/engine/graphqlgo"
+	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
+	"github.com/gqlambda/gqlambda/localsqs"
+	"github.com/gqlambda/gqlambda/store"
+	"github.com/gqlambda/gqlambda/store/memory"
+	"github.com/gqlambda/gqlambda/workqueue"
+)
+
+// broadcastSchema is a schema with one subscription field,
+// messageBroadcast, on topic.
+func broadcastSchema(t testing.TB, topic string) graphql.Schema {
+	t.Helper()
+	query := graphql.NewObject(graphql.ObjectConfig{Name: "Query", Fields: graphql.Fields{
+		"hello": &graphql.Field{Type: graphql.String, Resolve: func(graphql.ResolveParams) (any, error) { return "world", nil }},
+	}})
+	sub := graphql.NewObject(graphql.ObjectConfig{Name: "Subscription", Fields: graphql.Fields{
+		"messageBroadcast": &graphql.Field{
+			Type:      graphql.String,
+			Subscribe: graphqlgo.Subscribe(gqlambda.SubscribeOptions{Topics: []string{topic}}),
+			Resolve: func(p graphql.ResolveParams) (any, error) {
+				m, _ := p.Source.(map[string]any)
+				return m["message"], nil
+			},
+		},
+	}})
+	schema, err := graphql.NewSchema(graphql.SchemaConfig{Query: query, Subscription: sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return schema
+}
+
+// localQueue starts an SQS emulator with a queue and its dead-letter queue
+// (redrive after maxReceive receives, visibility 1 s) and returns a client
+// and both URLs.
+func localQueue(t testing.TB, maxReceive int) (*sqs.Client, string, string) {
+	t.Helper()
+	ts := httptest.NewServer(localsqs.New(nil))
+	t.Cleanup(ts.Close)
+	client := sqs.New(sqs.Options{
+		BaseEndpoint: aws.String(ts.URL), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+	ctx := context.Background()
+	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("ranges-dlq")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("ranges"), Attributes: map[string]string{
+		"VisibilityTimeout": "1",
+		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, attrs.Attributes["QueueArn"], maxReceive),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, *q.QueueUrl, *dlq.QueueUrl
+}
+
+// TestScaleOut publishes to 250 subscriptions over a threshold of 100 in
+// ranges of 30 through a local SQS queue and its event source mapping:
+// every subscription gets the event once, a range whose posts fail twice
+// is retried alone until done, a range with a post that always fails goes
+// dead to the dead-letter queue and is replayed from there once the post
+// succeeds, and a range message delivered again changes nothing.
+func TestScaleOut(t *testing.T) {
+	t.Parallel()
+	const topic, n = "T", 250
+	st := memory.New(nil)
+	ctx := t.Context()
+	for i := range n {
+		conn := fmt.Sprintf("c-%03d", i)
+		if err := st.CreateConnection(ctx, store.Connection{ID: conn, Protocol: "graphql-transport-ws", Acknowledged: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateSubscription(ctx, store.Subscription{ConnectionID: conn, ID: "1", Topics: []string{topic},
+			Query: "subscription { messageBroadcast }", Protocol: "graphql-transport-ws", Endpoint: "https://x.execute-api.eu-west-1.amazonaws.com/prod"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := gatewaytest.NewRecorder()
+	var mu sync.Mutex
+	failing := map[string]int{"c-017": 2, "c-200": -1} // failures left; -1: always
+	rec.Hook = func(_ context.Context, _, conn string, _ []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if left := failing[conn]; left != 0 {
+			failing[conn] = left - 1
+			return errors.New("500 InternalServerErrorException")
+		}
+		return nil
+	}
+	client, queueURL, dlqURL := localQueue(t, 3)
+	var completions atomic.Int32
+	srv, err := gqlambda.New(gqlambda.Config{
+		Engine: graphqlgo.New(broadcastSchema(t, topic), nil), Store: st, Sender: rec,
+		ScaleOut: &gqlambda.ScaleOut{
+			Queue: workqueue.New(client, queueURL), Threshold: 100, RangeSize: 30, MaxWorkers: 4, MaxReceiveCount: 3,
+			CheckpointInterval: 50 * time.Millisecond,
+			OnComplete:         func(context.Context, store.SplitStatus) { completions.Add(1) },
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Below the threshold: delivered by the publisher.
+	small, err := srv.Publish(ctx, "small-topic", map[string]any{"message": "x"})
+	if err != nil || small.Split != nil {
+		t.Fatalf("Publish to a topic without subscriptions: want no split, got %+v, %v", small, err)
+	}
+
+	esmCtx, stop := context.WithCancel(ctx)
+	esm := &localsqs.ESM{Client: client, QueueURL: queueURL, BatchSize: 1, MaxConcurrency: 4, Handler: srv.RangeHandler()}
+	var wg sync.WaitGroup
+	wg.Go(func() { esm.Run(esmCtx) })
+	defer func() { stop(); wg.Wait() }()
+
+	res, err := srv.Publish(ctx, topic, map[string]any{"message": "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Split == nil || res.Split.Ranges != 9 || res.Split.Subscriptions != n || res.Split.Workers != 4 || res.Delivered != 0 {
+		t.Fatalf("Publish: want a split into 9 ranges of %d subscriptions for 4 workers, got %+v (split %+v)", n, res, res.Split)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	status, err := srv.WaitSplit(wctx, res.Split.ID, 20*time.Millisecond)
+	if err != nil {
+		t.Fatalf("WaitSplit: %v (last status %+v)", err, status)
+	}
+	if status.Done != 8 || status.Dead != 1 || status.Delivered != n-1 {
+		t.Errorf("after the workers: want 8 ranges done, 1 dead, %d delivered, got %+v", n-1, status)
+	}
+	check := func(when string, poisonFrames int) {
+		t.Helper()
+		for i := range n {
+			conn := fmt.Sprintf("c-%03d", i)
+			want := 1
+			if conn == "c-200" {
+				want = poisonFrames
+			}
+			if got := len(rec.Frames(conn)); got != want {
+				t.Errorf("%s: %s got %d frames, want %d", when, conn, got, want)
+			}
+		}
+	}
+	check("after the workers", 0)
+	if got := completions.Load(); got != 1 {
+		t.Errorf("OnComplete calls after the workers: want 1, got %d", got)
+	}
+
+	// The dead range is in the dead-letter queue; replayed once the post
+	// succeeds, it delivers to c-200 only.
+	mu.Lock()
+	failing["c-200"] = 0
+	mu.Unlock()
+	moved, err := workqueue.Redrive(ctx, client, dlqURL, queueURL, 0)
+	if err != nil || moved != 1 {
+		t.Fatalf("Redrive: want 1 message moved, got %d, %v", moved, err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for status.Dead > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		if status, err = srv.WaitSplit(wctx, res.Split.ID, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if status.Done != 9 || status.Dead != 0 || status.Delivered != n {
+		t.Errorf("after the replay: want 9 ranges done, %d delivered, got %+v", n, status)
+	}
+	check("after the replay", 1)
+
+	// SQS delivering a range again: the worker finds it done.
+	if err := workqueue.New(client, queueURL).SendRanges(ctx, []gqlambda.RangeTask{{Split: res.Split.ID, Index: 0, Topic: topic,
+		Payload: []byte(`{"message":"hello"}`), Range: store.Range{Through: "30", Size: 30}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Until the worker deleted the message.
+	for empty := false; !empty; {
+		if time.Now().After(deadline) {
+			t.Fatal("the duplicate message was not consumed within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+		a, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &queueURL, AttributeNames: []sqstypes.QueueAttributeName{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		empty = a.Attributes["ApproximateNumberOfMessages"] == "0" && a.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+	}
+	check("after a duplicate message", 1)
+}
