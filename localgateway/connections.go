@@ -35,12 +35,15 @@ const maxCloseReason = 123
 
 // Post sends frame to the connection as one message, as the @connections
 // API's PostToConnection does: a text message when frame is UTF-8, binary
-// otherwise. endpoint is ignored, since a Gateway is one API. The error
-// wraps gateway.ErrGone when the connection does not exist, is closing or
-// could not take the message within WriteTimeout (it is then
-// disconnected), and gateway.ErrPayloadTooLarge when frame is over
-// MaxMessageBytes. Post returns once the message is written to the
-// connection.
+// otherwise. endpoint is ignored, since a Gateway is one API. Post returns
+// once the message is queued for the connection, as API Gateway answers
+// once it has accepted a message: the connection's own writer writes its
+// messages in order, so a client that reads slowly delays no other. The
+// error wraps gateway.ErrGone when the connection does not exist, is
+// closing, or its queue stayed full for PostTimeout (it is then closed
+// with 1008), and gateway.ErrPayloadTooLarge when frame is over
+// MaxMessageBytes. A client that does not take a message within
+// WriteTimeout is disconnected.
 func (g *Gateway) Post(ctx context.Context, endpoint, connectionID string, frame []byte) error {
 	if int64(len(frame)) > g.maxMessage {
 		return fmt.Errorf("localgateway: post to %s: %d bytes, over %d: %w", connectionID, len(frame), g.maxMessage, gateway.ErrPayloadTooLarge)
@@ -52,7 +55,7 @@ func (g *Gateway) Post(ctx context.Context, endpoint, connectionID string, frame
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("localgateway: post to %s: %w", connectionID, err)
 	}
-	if err := c.send(ctx, g, frame); err != nil {
+	if err := c.enqueue(ctx, g, frame); err != nil {
 		return fmt.Errorf("localgateway: post to %s: %w: %w", connectionID, gateway.ErrGone, err)
 	}
 	return nil

@@ -35,6 +35,8 @@ const (
 	DefaultMaxConnectionDuration = 2 * time.Hour
 	DefaultWriteTimeout          = 10 * time.Second
 	DefaultReadTimeout           = 15 * time.Second
+	DefaultQueueLength           = 64
+	DefaultPostTimeout           = time.Second
 )
 
 // Options configures a [Gateway]. Only Handler is required; every other
@@ -89,6 +91,20 @@ type Options struct {
 	// from the first connection until Shutdown), so a stalled write ends
 	// within 1.25 times WriteTimeout. Default 10 seconds.
 	WriteTimeout time.Duration
+
+	// QueueLength is how many posted messages a connection holds before
+	// its client has read them. A post is answered once its message is
+	// queued, as API Gateway answers once it has accepted a message; the
+	// connection's own writer writes the queue in order. Default 64 (at
+	// most 8 MiB of 128 KiB messages per connection).
+	QueueLength int
+
+	// PostTimeout is how long a post waits for room in a connection's
+	// full queue. A connection whose queue stays full that long is closed
+	// with 1008 "Message queue full" and is gone (410) for later posts: a
+	// client that stopped reading delays the posts to the others by at
+	// most PostTimeout, once. Default 1 second.
+	PostTimeout time.Duration
 
 	// ReadTimeout bounds the read of one HTTP request, headers and body
 	// (GraphQL over HTTP, the @connections API, the WebSocket handshake):
@@ -153,6 +169,8 @@ type Gateway struct {
 	maxDuration  time.Duration
 	writeTimeout time.Duration
 	readTimeout  time.Duration
+	queueLength  int
+	postTimeout  time.Duration
 	codeless     bool
 	acceptBinary bool
 	http         http.Handler
@@ -193,6 +211,8 @@ func New(opts Options) (*Gateway, error) {
 		maxDuration:  positive(opts.MaxConnectionDuration, DefaultMaxConnectionDuration),
 		writeTimeout: positive(opts.WriteTimeout, DefaultWriteTimeout),
 		readTimeout:  positive(opts.ReadTimeout, DefaultReadTimeout),
+		queueLength:  positive(opts.QueueLength, DefaultQueueLength),
+		postTimeout:  positive(opts.PostTimeout, DefaultPostTimeout),
 		codeless:     opts.CodelessClose,
 		acceptBinary: opts.AcceptBinary,
 		http:         opts.HTTP,
