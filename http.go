@@ -265,6 +265,9 @@ func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest,
 	ctx = withScope(ctx, scope{server: s})
 	if o.OnRequest != nil {
 		hctx, err := o.OnRequest(ctx, req)
+		if m := MaskError(ctx, err); m != nil {
+			return s.internalErrorResponse(ctx, mediaType, Errors{m})
+		}
 		if err != nil {
 			status := http.StatusUnauthorized
 			if se, ok := errors.AsType[*StatusError](err); ok && se.Status >= 400 && se.Status <= 599 {
@@ -276,8 +279,7 @@ func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest,
 	}
 	ctx, err = s.buildContext(ctx, ContextRequest{HTTP: req})
 	if err != nil {
-		s.reportError(ctx, fmt.Errorf("gqlambda: http: Config.Context: %w", err))
-		return errorResponse(http.StatusInternalServerError, mediaType, internalError, nil)
+		return s.internalErrorResponse(ctx, mediaType, s.internalFailure(ctx, fmt.Errorf("gqlambda: http: Config.Context: %w", err)))
 	}
 
 	results := make([][]byte, len(batch))
@@ -316,8 +318,7 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 	if err != nil {
 		if _, ok := errors.AsType[Errors](err); !ok {
 			if _, ok := errors.AsType[*Error](err); !ok {
-				s.reportError(ctx, fmt.Errorf("gqlambda: http: prepare: %w", err))
-				return errorBody("Internal server error", codeInternal), http.StatusInternalServerError
+				return resultOfErrors(s.internalFailure(ctx, fmt.Errorf("gqlambda: http: prepare: %w", err))), http.StatusInternalServerError
 			}
 		}
 		return resultOfErrors(graphQLErrors(err)), requestFailed
@@ -338,8 +339,8 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 		return errorBody("The request took longer than its time limit", "TIMEOUT"), http.StatusGatewayTimeout
 	}
 	if err != nil {
-		s.reportError(ctx, fmt.Errorf("gqlambda: http: execute %s: %w", op.Type(), err), slog.String("operation_name", p.OperationName))
-		return errorBody("Internal server error", codeInternal), http.StatusInternalServerError
+		return resultOfErrors(s.internalFailure(ctx, fmt.Errorf("gqlambda: http: execute %s: %w", op.Type(), err),
+			slog.String("operation_name", p.OperationName))), http.StatusInternalServerError
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(result, &top); err == nil {
@@ -353,6 +354,13 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 func resultOfErrors(errs Errors) []byte { return resultOfErrorList(encodeErrors(errs)) }
 
 func errorBody(msg, code string) []byte { return resultOfErrorList(errorJSON(msg, code)) }
+
+// internalErrorResponse answers 500 with errs, masked errors, as the client
+// receives them (rewritten by Config.FormatError, when set).
+func (s *Server) internalErrorResponse(ctx context.Context, mediaType string, errs Errors) httpResponse {
+	return httpResponse{status: http.StatusInternalServerError, header: http.Header{"Content-Type": {mediaType + "; charset=utf-8"}},
+		body: s.clientResult(ctx, resultOfErrors(errs))}
+}
 
 func errorResponse(status int, mediaType, msg string, extra http.Header) httpResponse {
 	h := http.Header{"Content-Type": {mediaType + "; charset=utf-8"}}
