@@ -304,6 +304,9 @@ type Server struct {
 	formatError func(ctx context.Context, err *Error) *Error
 
 	noIntrospection bool
+	// pending are the deletions of connections the store failed, to retry
+	// (cleanup.go).
+	pending pendingCleanups
 	// execSeed seeds the hash of fan-out execution keys.
 	execSeed maphash.Seed
 }
