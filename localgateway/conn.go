@@ -431,9 +431,21 @@ var (
 func (g *Gateway) write(c *conn) {
 	broken := false // a write failed: the connection was dropped
 	for {
+		if broken {
+			// Nothing more is written: the queue is left as it is (posts
+			// wait for room until the connection ends, then fail), and the
+			// writer waits for the end.
+			select {
+			case <-c.closeReq:
+				c.ws.CloseNow()
+				close(c.closeDone)
+			case <-c.done:
+			}
+			return
+		}
 		select {
 		case frame := <-c.queue:
-			broken = broken || !c.writeMessage(g, frame)
+			broken = !c.writeMessage(g, frame)
 		case s := <-c.closeReq:
 			if s.code != closeQueueFull.code {
 				// What was posted before the close reaches the client

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -131,26 +132,30 @@ func timestamp(t time.Time) string {
 }
 
 // serveConnections serves the @connections API for connection id: POST
-// sends a message, GET describes the connection, DELETE closes it. Any
-// Authorization header is accepted (signatures are not checked), but a
-// request without one is refused with 403 as AWS refuses unsigned calls.
+// sends a message, GET describes the connection, DELETE closes it. With
+// Options.Credentials, a request must be signed with SigV4 by them (403
+// otherwise, as AWS answers); without, any Authorization header is
+// accepted, but a request with none is refused with 403 as AWS refuses
+// unsigned calls.
 func (g *Gateway) serveConnections(w http.ResponseWriter, r *http.Request, id string) {
 	w.Header().Set("x-amzn-RequestId", newRequestID())
-	if r.Header.Get("Authorization") == "" && r.URL.Query().Get("X-Amz-Signature") == "" {
-		apiError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxMessage))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
+			return
+		}
+		apiError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
+		return
+	}
+	if typ, err := g.verify(r, body); err != nil {
+		g.log.InfoContext(r.Context(), "localgateway: @connections request refused", slog.String("method", r.Method),
+			slog.String("connection_id", id), slog.String("reason", typ), slog.String("remote", r.RemoteAddr))
+		apiError(w, http.StatusForbidden, typ, err.Error())
 		return
 	}
 	switch r.Method {
 	case http.MethodPost:
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxMessage))
-		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
-				return
-			}
-			apiError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
-			return
-		}
 		switch err := g.Post(r.Context(), "", id, body); {
 		case err == nil:
 			w.WriteHeader(http.StatusOK)

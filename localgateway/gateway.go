@@ -106,6 +106,18 @@ type Options struct {
 	// most PostTimeout, once. Default 1 second.
 	PostTimeout time.Duration
 
+	// Credentials, when set, are the only AWS access keys the @connections
+	// API accepts: each request must be signed with SigV4 by them (for any
+	// region, service execute-api), as API Gateway checks the caller's
+	// signature; a request signed otherwise, or not at all, is refused with
+	// 403 before it posts, reads or closes anything. Presigned URLs are not
+	// accepted then. Without them, any signature is accepted: a development
+	// mode that lets anyone who reaches the gateway inject messages into any
+	// connection and close it, announced by a WARN when the gateway is
+	// created. The gateway's own Post and Close (its use as a Sender in
+	// process) are not affected.
+	Credentials *Credentials
+
 	// ReadTimeout bounds the read of one HTTP request, headers and body
 	// (GraphQL over HTTP, the @connections API, the WebSocket handshake):
 	// a client that sends its request a byte at a time is disconnected
@@ -173,6 +185,7 @@ type Gateway struct {
 	postTimeout  time.Duration
 	codeless     bool
 	acceptBinary bool
+	creds        *Credentials
 	http         http.Handler
 	files        http.Handler
 	log          *slog.Logger
@@ -214,6 +227,7 @@ func New(opts Options) (*Gateway, error) {
 		queueLength:  positive(opts.QueueLength, DefaultQueueLength),
 		postTimeout:  positive(opts.PostTimeout, DefaultPostTimeout),
 		codeless:     opts.CodelessClose,
+		creds:        opts.Credentials,
 		acceptBinary: opts.AcceptBinary,
 		http:         opts.HTTP,
 		log:          opts.Logger,
@@ -238,6 +252,12 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if g.now == nil {
 		g.now = time.Now
+	}
+	if g.creds != nil && (g.creds.AccessKeyID == "" || g.creds.SecretAccessKey == "") {
+		return nil, errors.New("localgateway: Options.Credentials needs an access key id and a secret access key")
+	}
+	if g.creds == nil {
+		g.log.Warn("localgateway: the @connections API accepts any signature (development mode): anyone who reaches it can post to and close any connection; set Options.Credentials to verify SigV4")
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	return g, nil
