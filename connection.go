@@ -123,6 +123,7 @@ func (s *Server) chooseSubprotocol(offered []string) string {
 // A deletion the store fails is tried again with backoff, then remembered
 // and retried by later invocations (cleanup.go).
 func (s *Server) cleanup(ctx context.Context, connectionID string, info DisconnectInfo) {
+	s.frames.forget(connectionID)
 	conn, subs, err := s.deleteConnection(ctx, connectionID)
 	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
 		s.cleanupFailed(ctx, connectionID, info, err)

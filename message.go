@@ -33,6 +33,9 @@ type session struct {
 // endpoint is endpoint.
 func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) {
 	log := s.log.With(slog.String("connection_id", id))
+	if !s.admitFrame(ctx, id, endpoint, body) {
+		return
+	}
 
 	conn, err := s.store.GetConnection(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
@@ -41,7 +44,7 @@ func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) 
 		// answer to a failure its protocol allows.
 		errs := s.internalFailure(ctx, fmt.Errorf("gqlambda: $default %s: read connection: %w", id, err),
 			slog.String("connection_id", id))
-		s.storeUnavailable(ctx, id, endpoint, body, errs)
+		s.answerWithoutRecord(ctx, id, endpoint, body, errs, true)
 		return
 	}
 	if err != nil {
@@ -260,13 +263,13 @@ func (s *Server) pong(ctx context.Context, ss *session, payload json.RawMessage)
 	return nil
 }
 
-// storeUnavailable answers a frame of connection id that could not be
-// handled because the store failed, without the connection's record (and so
-// without its protocol): the frame's own shape tells the protocol (their
-// message types differ). An operation gets an error coded
-// SERVICE_UNAVAILABLE for its id, a ping its pong; other frames get nothing.
-// The connection stays open either way.
-func (s *Server) storeUnavailable(ctx context.Context, id, endpoint string, body []byte, errs Errors) {
+// answerWithoutRecord answers a frame of connection id that is not handled
+// (the store failed, or the frame is over the connection's rate), without
+// the connection's record (and so without its protocol): the frame's own
+// shape tells the protocol (their message types differ). An operation gets
+// errs for its id, a ping its pong when pong is set; other frames get
+// nothing. The connection stays open either way.
+func (s *Server) answerWithoutRecord(ctx context.Context, id, endpoint string, body []byte, errs Errors, pong bool) {
 	for _, name := range [...]string{transportws.Subprotocol, legacyws.Subprotocol, plainws.Name} {
 		proto := s.protocols[name]
 		if proto == nil {
@@ -277,6 +280,9 @@ func (s *Server) storeUnavailable(ctx context.Context, id, endpoint string, body
 		case protocol.Start:
 			reply = proto.Reject(a.ID, s.clientErrors(ctx, errs))
 		case protocol.Ping:
+			if !pong {
+				return
+			}
 			reply = proto.Pong(a.Payload)
 		default:
 			continue

@@ -140,6 +140,9 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 		CreatedAt:     s.now(),
 		ExpiresAt:     ss.conn.ExpiresAt,
 	}
+	if refusal, ok := s.admitSubscription(ctx, ss, id); !ok {
+		return refusal
+	}
 	if n := subscriptionSize(sub); n > s.limits.MaxSubscriptionBytes {
 		return s.reject(ctx, ss, id, &Error{Message: fmt.Sprintf("The subscription is %d bytes, over the %d-byte limit", n, s.limits.MaxSubscriptionBytes), Extensions: map[string]any{"code": codeTooLarge}})
 	}
