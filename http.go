@@ -53,12 +53,37 @@ type HTTPOptions struct {
 	// the request's context). Default 10 seconds.
 	Timeout time.Duration
 
+	// ReadTimeout bounds the read of a request body by [Server.HTTPHandler]
+	// (a client that sends its body a byte at a time gets 408 when it runs
+	// out). The headers are read by the http.Server before the handler
+	// runs: bound them with its ReadHeaderTimeout (the local gateway sets
+	// both). Default 10 seconds.
+	ReadTimeout time.Duration
+
+	// RateLimit bounds the requests of one client, per second, with bursts
+	// of RateBurst (a token bucket per client, kept by the handler: on
+	// Lambda, per instance; API Gateway's own throttling bounds the total).
+	// A request over it is answered 429 with Retry-After and a GraphQL
+	// error coded RATE_LIMITED, before its operation is parsed. Default 0:
+	// no bound.
+	RateLimit float64
+	// RateBurst is how many requests a client may send at once above
+	// RateLimit. Default: RateLimit, at least 1.
+	RateBurst int
+	// RateKey tells clients apart for RateLimit. Default: the source IP
+	// (HTTPRequest.SourceIP). Behind a proxy, key on what the proxy
+	// vouches for.
+	RateKey func(req *HTTPRequest) string
+
 	// OnRequest runs for every request that carries a GraphQL operation,
 	// before the document is parsed: authenticate here. The context it
 	// returns is the one resolvers run with (put the user in it). Returning
 	// an error refuses the request: with the status of a [*StatusError] in
 	// the chain, else 401, and the error's message as a GraphQL error.
 	OnRequest func(ctx context.Context, req *HTTPRequest) (context.Context, error)
+
+	// rates holds the clients' buckets of RateLimit.
+	rates *limiter
 }
 
 // HTTPRequest is the request [HTTPOptions.OnRequest] sees, whichever handler
@@ -104,7 +129,16 @@ func (s *Server) HTTPHandler(opts *HTTPOptions) http.Handler {
 		}
 		var body []byte
 		if r.Method == http.MethodPost {
+			// A deadline on the body's read: where the server cannot set
+			// one (a recorder in tests), the read is bounded by the
+			// server's own timeouts.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(o.ReadTimeout))
 			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(o.MaxBodyBytes)+1))
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				w.Header().Set("Connection", "close")
+				http.Error(w, "the request body was not sent in time", http.StatusRequestTimeout)
+				return
+			}
 			if err != nil && !isMaxBytes(err) {
 				http.Error(w, "reading the request body failed", http.StatusBadRequest)
 				return
@@ -203,6 +237,16 @@ func (s *Server) httpOptions(opts *HTTPOptions) HTTPOptions {
 	if o.Timeout <= 0 {
 		o.Timeout = defaultHTTPTimeout
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = defaultHTTPTimeout
+	}
+	if o.RateLimit > 0 {
+		o.RateBurst = max(o.RateBurst, int(o.RateLimit), 1)
+		if o.RateKey == nil {
+			o.RateKey = func(req *HTTPRequest) string { return req.SourceIP }
+		}
+		o.rates = &limiter{}
+	}
 	return o
 }
 
@@ -233,6 +277,12 @@ func badRequest(format string, args ...any) *requestError {
 
 // serveHTTP answers one GraphQL over HTTP request.
 func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest, body []byte) httpResponse {
+	if o.rates != nil && !o.rates.take(o.RateKey(req), time.Now(), o.RateLimit, o.RateBurst) {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "http: request over the client's rate: refused", slog.String("source_ip", req.SourceIP))
+		return httpResponse{status: http.StatusTooManyRequests,
+			header: http.Header{"Content-Type": {MediaTypeJSON + "; charset=utf-8"}, "Retry-After": {"1"}},
+			body:   errorBody(fmt.Sprintf("Too many requests: at most %g a second", o.RateLimit), codeRateLimited)}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	mediaType, ok := negotiate(req.Header.Get("Accept"))
