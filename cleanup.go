@@ -50,9 +50,12 @@ type pendingCleanups struct {
 
 // deleteConnection deletes a connection and its subscriptions, trying again
 // with backoff while the store fails, for at most cleanupAttempts tries
-// and Limits.StoreTimeout in all (a store that hangs is not waited for
-// twice).
+// within Limits.StoreTimeout in all (a store that hangs is not waited for
+// twice, nor is one that refuses for longer).
 func (s *Server) deleteConnection(ctx context.Context, id string) (store.Connection, []store.Subscription, error) {
+	// Every try shares the one budget.
+	ctx, cancel := context.WithTimeout(ctx, s.limits.StoreTimeout)
+	defer cancel()
 	began := time.Now()
 	wait := cleanupBackoff
 	for attempt := 1; ; attempt++ {
@@ -86,6 +89,12 @@ func (s *Server) remember(ctx context.Context, id string, info DisconnectInfo) b
 		return false
 	}
 	p.infos[id] = info
+	// The store has just failed every try: the invocation that remembers
+	// it does not try again at once.
+	if p.pause == 0 {
+		p.pause = pendingPauseMin
+		p.next = time.Now().Add(p.pause)
+	}
 	return true
 }
 
