@@ -148,10 +148,10 @@ func (g *Gateway) serveConnections(w http.ResponseWriter, r *http.Request, id st
 		apiError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
 		return
 	}
-	if typ, err := g.verify(r, body); err != nil {
+	if typ, msg := g.verify(r, body); typ != "" {
 		g.log.InfoContext(r.Context(), "localgateway: @connections request refused", slog.String("method", r.Method),
 			slog.String("connection_id", id), slog.String("reason", typ), slog.String("remote", r.RemoteAddr))
-		apiError(w, http.StatusForbidden, typ, err.Error())
+		apiError(w, http.StatusForbidden, typ, msg)
 		return
 	}
 	switch r.Method {

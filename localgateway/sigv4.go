@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,12 +28,11 @@ const maxClockSkew = 15 * time.Minute
 // sigv4Prefix starts the Authorization header of a SigV4-signed request.
 const sigv4Prefix = "AWS4-HMAC-SHA256 "
 
-// errForged and errUnknownKey refuse a request whose signature is not the
-// one the configured credentials give.
-var (
-	errForged     = errors.New("The request signature we calculated does not match the signature you provided.")
-	errUnknownKey = errors.New("The security token included in the request is invalid.")
-	errUnsigned   = errors.New("Missing Authentication Token")
+// The messages of AWS's refusals, which the SDKs show.
+const (
+	msgForged     = "The request signature we calculated does not match the signature you provided."
+	msgUnknownKey = "The security token included in the request is invalid."
+	msgUnsigned   = "Missing Authentication Token"
 )
 
 // verify checks the SigV4 signature of a request to the @connections API,
@@ -44,18 +42,18 @@ var (
 // region and service of its credential scope, with aws-sdk-go-v2's signer,
 // and compares the signatures. Without credentials (development mode) any
 // Authorization header or presigned query is accepted. It returns the
-// AWS error type and message of a refusal, or nil.
-func (g *Gateway) verify(r *http.Request, body []byte) (string, error) {
+// AWS error type and message of a refusal, or two empty strings.
+func (g *Gateway) verify(r *http.Request, body []byte) (typ, msg string) {
 	auth := r.Header.Get("Authorization")
 	if g.creds == nil {
 		if auth == "" && r.URL.Query().Get("X-Amz-Signature") == "" {
-			return "ForbiddenException", errUnsigned
+			return "ForbiddenException", msgUnsigned
 		}
-		return "", nil
+		return "", ""
 	}
 	if !strings.HasPrefix(auth, sigv4Prefix) {
 		// Presigned queries are not verified: refuse them too.
-		return "ForbiddenException", errUnsigned
+		return "ForbiddenException", msgUnsigned
 	}
 	fields := map[string]string{}
 	for f := range strings.SplitSeq(strings.TrimPrefix(auth, sigv4Prefix), ",") {
@@ -65,17 +63,17 @@ func (g *Gateway) verify(r *http.Request, body []byte) (string, error) {
 	scope := strings.Split(fields["Credential"], "/") // key/date/region/service/aws4_request
 	signed := fields["SignedHeaders"]
 	if len(scope) != 5 || scope[4] != "aws4_request" || signed == "" || fields["Signature"] == "" {
-		return "IncompleteSignatureException", errors.New("Authorization header requires Credential, SignedHeaders and Signature.")
+		return "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature."
 	}
 	if subtle.ConstantTimeCompare([]byte(scope[0]), []byte(g.creds.AccessKeyID)) != 1 {
-		return "UnrecognizedClientException", errUnknownKey
+		return "UnrecognizedClientException", msgUnknownKey
 	}
 	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
 	if err != nil {
-		return "IncompleteSignatureException", errors.New("Missing or invalid X-Amz-Date.")
+		return "IncompleteSignatureException", "Missing or invalid X-Amz-Date."
 	}
 	if skew := time.Since(at); skew > maxClockSkew || skew < -maxClockSkew {
-		return "InvalidSignatureException", errors.New("Signature expired: the request's X-Amz-Date is too far from the server's time.")
+		return "InvalidSignatureException", "Signature expired: the request's X-Amz-Date is too far from the server's time."
 	}
 
 	// The request as the client signed it: the headers it named, the body
@@ -83,7 +81,7 @@ func (g *Gateway) verify(r *http.Request, body []byte) (string, error) {
 	u := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	again, err := http.NewRequestWithContext(context.Background(), r.Method, u.String(), nil)
 	if err != nil {
-		return "InvalidSignatureException", errForged
+		return "InvalidSignatureException", msgForged
 	}
 	again.URL = u
 	again.Host = r.Host
@@ -99,7 +97,7 @@ func (g *Gateway) verify(r *http.Request, body []byte) (string, error) {
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: g.creds.AccessKeyID, SecretAccessKey: g.creds.SecretAccessKey, SessionToken: r.Header.Get("X-Amz-Security-Token")}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, again, hex.EncodeToString(sum[:]), scope[3], scope[2], at); err != nil {
-		return "InvalidSignatureException", errForged
+		return "InvalidSignatureException", msgForged
 	}
 	want := ""
 	for f := range strings.SplitSeq(strings.TrimPrefix(again.Header.Get("Authorization"), sigv4Prefix), ",") {
@@ -108,7 +106,7 @@ func (g *Gateway) verify(r *http.Request, body []byte) (string, error) {
 		}
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(fields["Signature"])) != 1 {
-		return "InvalidSignatureException", errForged
+		return "InvalidSignatureException", msgForged
 	}
-	return "", nil
+	return "", ""
 }
