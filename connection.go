@@ -118,14 +118,22 @@ func (s *Server) chooseSubprotocol(offered []string) string {
 // cleanup deletes a connection and its subscriptions and runs the hooks of
 // what it deleted. Concurrent cleanups of one connection run each hook once
 // in total, since the store hands each record to one caller.
+//
+// A deletion the store fails is tried again with backoff, then remembered
+// and retried by later invocations (cleanup.go).
 func (s *Server) cleanup(ctx context.Context, connectionID string, info DisconnectInfo) {
-	conn, subs, err := s.store.DeleteConnection(ctx, connectionID)
-	found := err == nil
+	s.frames.forget(connectionID)
+	conn, subs, err := s.deleteConnection(ctx, connectionID)
 	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
-		s.reportError(ctx, fmt.Errorf("gqlambda: delete connection %s (%s): %w", connectionID, info.Cause, err),
-			slog.String("connection_id", connectionID))
+		s.cleanupFailed(ctx, connectionID, info, err)
 		return
 	}
+	s.forget(connectionID)
+	s.deleted(ctx, connectionID, info, conn, subs, err == nil)
+}
+
+// deleted runs the hooks of a deleted connection and its subscriptions.
+func (s *Server) deleted(ctx context.Context, connectionID string, info DisconnectInfo, conn store.Connection, subs []store.Subscription, found bool) {
 	if found {
 		s.tel.Count(ctx, telemetry.Disconnections, 1)
 	}

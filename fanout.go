@@ -142,7 +142,7 @@ func (s *Server) publish(ctx context.Context, topic string, payload any, complet
 // storeEvent writes a Publish or Complete to the event store.
 func (s *Server) storeEvent(ctx context.Context, ev store.Event) (PublishResult, error) {
 	if err := s.events.PutEvent(ctx, ev); err != nil {
-		return PublishResult{}, fmt.Errorf("gqlambda: store event for topic %q: %w", ev.Topic, err)
+		return PublishResult{}, fmt.Errorf("gqlambda: store event for topic %q: %w", ev.Topic, &storeFailure{err})
 	}
 	s.log.DebugContext(ctx, "event stored", slog.String("topic", ev.Topic), slog.String("event_id", ev.ID), slog.Bool("complete", ev.Complete))
 	return PublishResult{Stored: true}, nil

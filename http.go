@@ -56,12 +56,37 @@ type HTTPOptions struct {
 	// the request's context). Default 10 seconds.
 	Timeout time.Duration
 
+	// ReadTimeout bounds the read of a request body by [Server.HTTPHandler]
+	// (a client that sends its body a byte at a time gets 408 when it runs
+	// out). The headers are read by the http.Server before the handler
+	// runs: bound them with its ReadHeaderTimeout (the local gateway sets
+	// both). Default 10 seconds.
+	ReadTimeout time.Duration
+
+	// RateLimit bounds the requests of one client, per second, with bursts
+	// of RateBurst (a token bucket per client, kept by the handler: on
+	// Lambda, per instance; API Gateway's own throttling bounds the total).
+	// A request over it is answered 429 with Retry-After and a GraphQL
+	// error coded RATE_LIMITED, before its operation is parsed. Default 0:
+	// no bound.
+	RateLimit float64
+	// RateBurst is how many requests a client may send at once above
+	// RateLimit. Default: RateLimit, at least 1.
+	RateBurst int
+	// RateKey tells clients apart for RateLimit. Default: the source IP
+	// (HTTPRequest.SourceIP). Behind a proxy, key on what the proxy
+	// vouches for.
+	RateKey func(req *HTTPRequest) string
+
 	// OnRequest runs for every request that carries a GraphQL operation,
 	// before the document is parsed: authenticate here. The context it
 	// returns is the one resolvers run with (put the user in it). Returning
 	// an error refuses the request: with the status of a [*StatusError] in
 	// the chain, else 401, and the error's message as a GraphQL error.
 	OnRequest func(ctx context.Context, req *HTTPRequest) (context.Context, error)
+
+	// rates holds the clients' buckets of RateLimit.
+	rates *limiter
 }
 
 // HTTPRequest is the request [HTTPOptions.OnRequest] sees, whichever handler
@@ -107,7 +132,16 @@ func (s *Server) HTTPHandler(opts *HTTPOptions) http.Handler {
 		}
 		var body []byte
 		if r.Method == http.MethodPost {
+			// A deadline on the body's read: where the server cannot set
+			// one (a recorder in tests), the read is bounded by the
+			// server's own timeouts.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(o.ReadTimeout))
 			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(o.MaxBodyBytes)+1))
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				w.Header().Set("Connection", "close")
+				http.Error(w, "the request body was not sent in time", http.StatusRequestTimeout)
+				return
+			}
 			if err != nil && !isMaxBytes(err) {
 				http.Error(w, "reading the request body failed", http.StatusBadRequest)
 				return
@@ -206,6 +240,16 @@ func (s *Server) httpOptions(opts *HTTPOptions) HTTPOptions {
 	if o.Timeout <= 0 {
 		o.Timeout = defaultHTTPTimeout
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = defaultHTTPTimeout
+	}
+	if o.RateLimit > 0 {
+		o.RateBurst = max(o.RateBurst, int(o.RateLimit), 1)
+		if o.RateKey == nil {
+			o.RateKey = func(req *HTTPRequest) string { return req.SourceIP }
+		}
+		o.rates = &limiter{}
+	}
 	return o
 }
 
@@ -241,6 +285,12 @@ func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest,
 		ctx, span = s.tel.StartRequest(ctx, "gqlambda HTTP "+req.Method, propagation.HeaderCarrier(req.Header))
 		defer func() { span.Answered(resp.status); span.End() }()
 	}
+	if o.rates != nil && !o.rates.take(o.RateKey(req), time.Now(), o.RateLimit, o.RateBurst) {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "http: request over the client's rate: refused", slog.String("source_ip", req.SourceIP))
+		return httpResponse{status: http.StatusTooManyRequests,
+			header: http.Header{"Content-Type": {MediaTypeJSON + "; charset=utf-8"}, "Retry-After": {"1"}},
+			body:   errorBody(fmt.Sprintf("Too many requests: at most %g a second", o.RateLimit), codeRateLimited)}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	mediaType, ok := negotiate(req.Header.Get("Accept"))
@@ -273,6 +323,9 @@ func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest,
 	ctx = withScope(ctx, scope{server: s, http: req})
 	if o.OnRequest != nil {
 		hctx, err := o.OnRequest(ctx, req)
+		if m := MaskError(ctx, err); m != nil {
+			return s.internalErrorResponse(ctx, mediaType, Errors{m})
+		}
 		if err != nil {
 			status := http.StatusUnauthorized
 			if se, ok := errors.AsType[*StatusError](err); ok && se.Status >= 400 && se.Status <= 599 {
@@ -284,8 +337,7 @@ func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest,
 	}
 	ctx, err = s.buildContext(ctx, ContextRequest{HTTP: req})
 	if err != nil {
-		s.reportError(ctx, fmt.Errorf("gqlambda: http: Config.Context: %w", err))
-		return errorResponse(http.StatusInternalServerError, mediaType, internalError, nil)
+		return s.internalErrorResponse(ctx, mediaType, s.internalFailure(ctx, fmt.Errorf("gqlambda: http: Config.Context: %w", err)))
 	}
 
 	results := make([][]byte, len(batch))
@@ -324,8 +376,7 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 	if err != nil {
 		if _, ok := errors.AsType[Errors](err); !ok {
 			if _, ok := errors.AsType[*Error](err); !ok {
-				s.reportError(ctx, fmt.Errorf("gqlambda: http: prepare: %w", err))
-				return errorBody("Internal server error", codeInternal), http.StatusInternalServerError
+				return resultOfErrors(s.internalFailure(ctx, fmt.Errorf("gqlambda: http: prepare: %w", err))), http.StatusInternalServerError
 			}
 		}
 		return resultOfErrors(graphQLErrors(err)), requestFailed
@@ -346,8 +397,8 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 		return errorBody("The request took longer than its time limit", "TIMEOUT"), http.StatusGatewayTimeout
 	}
 	if err != nil {
-		s.reportError(ctx, fmt.Errorf("gqlambda: http: execute %s: %w", op.Type(), err), slog.String("operation_name", p.OperationName))
-		return errorBody("Internal server error", codeInternal), http.StatusInternalServerError
+		return resultOfErrors(s.internalFailure(ctx, fmt.Errorf("gqlambda: http: execute %s: %w", op.Type(), err),
+			slog.String("operation_name", p.OperationName))), http.StatusInternalServerError
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(result, &top); err == nil {
@@ -361,6 +412,13 @@ func (s *Server) executeHTTP(ctx context.Context, method, mediaType string, p gr
 func resultOfErrors(errs Errors) []byte { return resultOfErrorList(encodeErrors(errs)) }
 
 func errorBody(msg, code string) []byte { return resultOfErrorList(errorJSON(msg, code)) }
+
+// internalErrorResponse answers 500 with errs, masked errors, as the client
+// receives them (rewritten by Config.FormatError, when set).
+func (s *Server) internalErrorResponse(ctx context.Context, mediaType string, errs Errors) httpResponse {
+	return httpResponse{status: http.StatusInternalServerError, header: http.Header{"Content-Type": {mediaType + "; charset=utf-8"}},
+		body: s.clientResult(ctx, resultOfErrors(errs))}
+}
 
 func errorResponse(status int, mediaType, msg string, extra http.Header) httpResponse {
 	h := http.Header{"Content-Type": {mediaType + "; charset=utf-8"}}

@@ -40,6 +40,9 @@ func (s *Server) WebSocketHandler(ctx context.Context, req events.APIGatewayWebs
 			slog.String("connection_id", rc.ConnectionID))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError, Body: "Internal Server Error"}, nil
 	}
+	// Deletions the store failed before are retried once the event is
+	// handled (a client's frame is answered first).
+	defer s.retryCleanups(ctx)
 	switch {
 	case rc.EventType == "CONNECT" || rc.RouteKey == "$connect":
 		resp := s.connect(ctx, connectRequestOf(&req), s.endpointOf(rc))

@@ -33,15 +33,18 @@ type session struct {
 // endpoint is endpoint.
 func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) {
 	log := s.log.With(slog.String("connection_id", id))
+	if !s.admitFrame(ctx, id, endpoint, body) {
+		return
+	}
 
 	conn, err := s.store.GetConnection(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
 		// The store failed (or did not answer in time): the connection is
 		// most likely healthy, so it stays open, and the frame gets the
 		// answer to a failure its protocol allows.
-		s.reportError(ctx, fmt.Errorf("gqlambda: $default %s: read connection: %w", id, err),
+		errs := s.internalFailure(ctx, fmt.Errorf("gqlambda: $default %s: read connection: %w", id, err),
 			slog.String("connection_id", id))
-		s.storeUnavailable(ctx, id, endpoint, body)
+		s.answerWithoutRecord(ctx, id, endpoint, body, errs, true)
 		return
 	}
 	if err != nil {
@@ -265,17 +268,13 @@ func (s *Server) pong(ctx context.Context, ss *session, payload json.RawMessage)
 	return nil
 }
 
-// codeUnavailable is the error code of an operation refused because the
-// store failed: the client may retry it.
-const codeUnavailable = "SERVICE_UNAVAILABLE"
-
-// storeUnavailable answers a frame of connection id that could not be
-// handled because the store failed, without the connection's record (and so
-// without its protocol): the frame's own shape tells the protocol (their
-// message types differ). An operation gets an error coded
-// SERVICE_UNAVAILABLE for its id, a ping its pong; other frames get nothing.
-// The connection stays open either way.
-func (s *Server) storeUnavailable(ctx context.Context, id, endpoint string, body []byte) {
+// answerWithoutRecord answers a frame of connection id that is not handled
+// (the store failed, or the frame is over the connection's rate), without
+// the connection's record (and so without its protocol): the frame's own
+// shape tells the protocol (their message types differ). An operation gets
+// errs for its id, a ping its pong when pong is set; other frames get
+// nothing. The connection stays open either way.
+func (s *Server) answerWithoutRecord(ctx context.Context, id, endpoint string, body []byte, errs Errors, pong bool) {
 	for _, name := range [...]string{transportws.Subprotocol, legacyws.Subprotocol, plainws.Name} {
 		proto := s.protocols[name]
 		if proto == nil {
@@ -284,8 +283,11 @@ func (s *Server) storeUnavailable(ctx context.Context, id, endpoint string, body
 		var reply []protocol.Action
 		switch a := first(proto.Receive(protocol.State{Acknowledged: true}, body)).(type) {
 		case protocol.Start:
-			reply = proto.Reject(a.ID, s.clientErrors(ctx, errorList("The service is unavailable; try again", codeUnavailable)))
+			reply = proto.Reject(a.ID, s.clientErrors(ctx, errs))
 		case protocol.Ping:
+			if !pong {
+				return
+			}
 			reply = proto.Pong(a.Payload)
 		default:
 			continue

@@ -16,7 +16,6 @@ import (
 
 // Error codes in the extensions of errors the server itself reports.
 const (
-	codeInternal        = "INTERNAL_SERVER_ERROR"
 	codeTooLarge        = "MESSAGE_TOO_LARGE"
 	codeBadSubscription = "BAD_SUBSCRIPTION"
 )
@@ -67,7 +66,7 @@ func (s *Server) reject(ctx context.Context, ss *session, id string, err error) 
 		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: read subscription: %w", ss.conn.ID, id, gerr),
 			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
 	}
-	return ss.proto.Reject(id, s.clientErrors(ctx, graphQLErrors(err)))
+	return ss.proto.Reject(id, s.clientErrors(ctx, s.errorsFor(ctx, err)))
 }
 
 // execute runs a query or mutation sent over the socket and answers it with
@@ -78,15 +77,15 @@ func (s *Server) execute(ctx context.Context, ss *session, id string, req protoc
 	case err == nil:
 		return ss.proto.Duplicate(id)
 	case !errors.Is(err, store.ErrSubscriptionNotFound):
-		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: read subscription: %w", ss.conn.ID, id, err),
-			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
-		return ss.proto.Reject(id, s.clientErrors(ctx, errorList(internalError, codeInternal)))
+		return ss.proto.Reject(id, s.clientErrors(ctx, s.internalFailure(ctx,
+			fmt.Errorf("gqlambda: connection %s operation %s: read subscription: %w", ss.conn.ID, id, err),
+			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))))
 	}
 	result, err := op.Execute(ctx, req.Variables, nil)
 	if err != nil {
-		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s operation %s: execute %s: %w", ss.conn.ID, id, op.Type(), err),
-			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
-		return ss.proto.Reject(id, s.clientErrors(ctx, errorList(internalError, codeInternal)))
+		return ss.proto.Reject(id, s.clientErrors(ctx, s.internalFailure(ctx,
+			fmt.Errorf("gqlambda: connection %s operation %s: execute %s: %w", ss.conn.ID, id, op.Type(), err),
+			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))))
 	}
 	next := ss.proto.AppendNext(nil, id, s.clientResult(ctx, result))
 	if len(next) > s.limits.MaxOutgoingBytes {
@@ -143,6 +142,9 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 		CreatedAt:     s.now(),
 		ExpiresAt:     ss.conn.ExpiresAt,
 	}
+	if refusal, ok := s.admitSubscription(ctx, ss, id); !ok {
+		return refusal
+	}
 	if n := subscriptionSize(sub); n > s.limits.MaxSubscriptionBytes {
 		return s.reject(ctx, ss, id, &Error{Message: fmt.Sprintf("The subscription is %d bytes, over the %d-byte limit", n, s.limits.MaxSubscriptionBytes), Extensions: map[string]any{"code": codeTooLarge}})
 	}
@@ -153,9 +155,9 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 		log.InfoContext(ctx, "connection vanished during subscribe")
 		return nil
 	case err != nil:
-		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s subscription %s: store: %w", ss.conn.ID, id, err),
-			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))
-		return ss.proto.Reject(id, s.clientErrors(ctx, errorList(internalError, codeInternal)))
+		return ss.proto.Reject(id, s.clientErrors(ctx, s.internalFailure(ctx,
+			fmt.Errorf("gqlambda: connection %s subscription %s: store: %w", ss.conn.ID, id, err),
+			slog.String("connection_id", ss.conn.ID), slog.String("subscription_id", id))))
 	}
 	log.DebugContext(ctx, "subscribed", slog.Any("topics", topics))
 	s.tel.Count(ctx, telemetry.SubscriptionsStarted, 1)

@@ -212,6 +212,27 @@ type Limits struct {
 	// the client gets the protocol's answer to a failure instead of waiting
 	// as long as the store hangs. Default: 5 seconds.
 	StoreTimeout time.Duration
+	// FrameRate bounds the frames a connection may send, per second, with
+	// bursts of FrameBurst (a token bucket per connection, kept in the
+	// process: on Lambda each instance counts the frames it handles). A
+	// frame over it is refused before the store is read: an operation gets
+	// an `error` coded RATE_LIMITED, anything else is dropped; see
+	// MaxStrikes. Default 100. Negative: no bound.
+	FrameRate float64
+	// FrameBurst is how many frames a connection may send at once above
+	// FrameRate. Default 200.
+	FrameBurst int
+	// MaxSubscriptionsPerConnection bounds the subscriptions one connection
+	// holds, when the store counts them (store.Store implementations that
+	// are a [SubscriptionCounter]: one more store read per subscribe). A
+	// subscribe over it gets an `error` coded TOO_MANY_SUBSCRIPTIONS; see
+	// MaxStrikes. Default 100. Negative: no bound.
+	MaxSubscriptionsPerConnection int
+	// MaxStrikes is how many refusals for FrameRate or
+	// MaxSubscriptionsPerConnection a connection may earn before it is
+	// closed with 4429 (Too many requests), as graphql-ws closes a client
+	// that repeats its initialisation. Default 10. Negative: never closed.
+	MaxStrikes int
 	// AckWait is how long an operation of a legacy subscriptions-transport-ws
 	// client that arrives before its connection is acknowledged waits for the
 	// connection_init that client sent just before it (handled by another,
@@ -262,6 +283,14 @@ func (l Limits) withDefaults() Limits {
 	l.MaxFields = orDefault(l.MaxFields, defaultMaxFields)
 	l.MaxAliases = orDefault(l.MaxAliases, defaultMaxAliases)
 	l.MaxMutationFields = orDefault(l.MaxMutationFields, defaultMaxMutationFields)
+	if l.FrameRate == 0 {
+		l.FrameRate = defaultFrameRate
+	}
+	if l.FrameBurst <= 0 {
+		l.FrameBurst = defaultFrameBurst
+	}
+	l.MaxSubscriptionsPerConnection = orDefault(l.MaxSubscriptionsPerConnection, defaultMaxSubscriptions)
+	l.MaxStrikes = orDefault(l.MaxStrikes, defaultMaxStrikes)
 	return l
 }
 
@@ -329,6 +358,13 @@ type Server struct {
 	// tel is the server's telemetry; nil when Config.Telemetry asks for
 	// none.
 	tel *telemetry.T
+	// pending are the deletions of connections the store failed, to retry
+	// (cleanup.go).
+	pending pendingCleanups
+	// frames are the connections' frame budgets and strikes; counter
+	// counts subscriptions, when the store can (abuse.go).
+	frames  limiter
+	counter SubscriptionCounter
 	// execSeed seeds the hash of fan-out execution keys.
 	execSeed maphash.Seed
 }
@@ -379,6 +415,7 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.configureRedelivery(cfg.Redelivery)
+	s.counter, _ = s.store.(SubscriptionCounter)
 	s.activity, _ = s.store.(store.ActivityIndex)
 	s.liveness = cfg.Liveness.withDefaults()
 	if err := s.configureScaleOut(cfg.ScaleOut); err != nil {

@@ -35,12 +35,17 @@ func call[T any](b boundedStore, ctx context.Context, f func(context.Context) (T
 	return v, b.mark(ctx, err)
 }
 
-// mark wraps err with ErrStoreTimeout when ctx's deadline caused it.
+// mark wraps err with ErrStoreTimeout when ctx's deadline caused it, and
+// marks it as the store's, so that a resolver that returns it (from a
+// Publish) has it masked for the client (see MaskError).
 func (b boundedStore) mark(ctx context.Context, err error) error {
-	if err != nil && context.Cause(ctx) == ErrStoreTimeout {
-		return fmt.Errorf("%w (%s): %w", ErrStoreTimeout, b.timeout, err)
+	if err == nil {
+		return nil
 	}
-	return err
+	if context.Cause(ctx) == ErrStoreTimeout {
+		err = fmt.Errorf("%w (%s): %w", ErrStoreTimeout, b.timeout, err)
+	}
+	return &storeFailure{err}
 }
 
 func (b boundedStore) CreateConnection(ctx context.Context, c store.Connection) error {

@@ -39,6 +39,9 @@ var (
 	closeTooBig = closeSpec{wire: websocket.StatusMessageTooBig, reason: "Message too big", code: 1009, report: "Message too big"}
 	// closeUnsupported answers a binary message.
 	closeUnsupported = closeSpec{wire: websocket.StatusUnsupportedData, reason: "Unsupported data", code: 1003, report: "Unsupported data"}
+	// closeQueueFull ends a connection whose client does not read the
+	// messages posted to it (see conn.enqueue).
+	closeQueueFull = closeSpec{wire: websocket.StatusPolicyViolation, reason: "Message queue full", code: 1008, report: "Message queue full"}
 	// closeCodeless is DeleteConnection's close.
 	closeCodeless = closeSpec{wire: websocket.StatusNoStatusRcvd, code: 1000, report: "Connection Closed Normally"}
 )
@@ -60,12 +63,15 @@ type conn struct {
 	ws    *websocket.Conn
 	guard *frameGuard
 
-	// writeMu serialises the gateway's posts to the connection. writing is
-	// when the write of the current post started, as a duration since start
-	// (at least 1); 0 when no post is being written. The gateway's sweep
-	// goroutine disconnects a connection whose write takes longer than
-	// WriteTimeout.
-	writeMu sync.Mutex
+	// queue holds the posted messages the connection's writer goroutine
+	// has not written yet (at most Options.QueueLength); closeReq takes
+	// the close the writer sends once it has written what is queued.
+	queue    chan []byte
+	closeReq chan closeSpec
+	// writing is when the write of the current message started, as a
+	// duration since start (at least 1); 0 when no message is being
+	// written. The gateway's sweep goroutine disconnects a connection
+	// whose write takes longer than WriteTimeout.
 	writing atomic.Int64
 	// buf holds the message being read, reused from one message to the
 	// next.
@@ -149,6 +155,8 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		userAgent:   r.UserAgent(),
 		connectedAt: now,
 		start:       time.Now(),
+		queue:       make(chan []byte, g.queueLength),
+		closeReq:    make(chan closeSpec, 1),
 		ready:       make(chan struct{}),
 		closeDone:   make(chan struct{}),
 		done:        make(chan struct{}),
@@ -216,6 +224,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	shutdown := g.shutdown
 	g.mu.Unlock()
 	log.DebugContext(g.ctx, "localgateway: connected", slog.String("subprotocol", ws.Subprotocol()))
+	g.wg.Go(func() { g.write(c) })
 	if shutdown {
 		g.startClose(c, closeGoingAway)
 	}
@@ -279,9 +288,7 @@ func (g *Gateway) read(c *conn, log *slog.Logger) {
 		ev := g.messageEvent(c, c.buf.Bytes(), binary)
 		if _, err := g.invoke(g.ctx, ev); err != nil {
 			log.ErrorContext(g.ctx, "localgateway: $default handler failed", slog.Any("error", err))
-			if !c.isClosing() {
-				c.send(g.ctx, g, internalErrorFrame(c.id, ev.RequestContext.RequestID))
-			}
+			c.enqueue(g.ctx, g, internalErrorFrame(c.id, ev.RequestContext.RequestID))
 		}
 	}
 }
@@ -343,10 +350,7 @@ func (g *Gateway) startClose(c *conn, s closeSpec) bool {
 	}
 	c.closing, c.code, c.reason = true, s.code, s.report
 	c.mu.Unlock()
-	go func() {
-		defer close(c.closeDone)
-		c.ws.Close(s.wire, s.reason)
-	}()
+	c.closeReq <- s // the writer sends it after the messages queued before it
 	return true
 }
 
@@ -375,25 +379,122 @@ func (g *Gateway) watch(c *conn) {
 	}
 }
 
-// send writes frame to the client as one message: a text message when it
-// is UTF-8, binary otherwise, in frames of at most MaxFrameBytes. The write
-// ignores ctx's cancellation (which would make the WebSocket library drop
-// the connection) and is bounded by WriteTimeout instead (see
-// Gateway.sweep); a client that cannot take the message in time is
-// disconnected.
-func (c *conn) send(ctx context.Context, g *Gateway, frame []byte) error {
+// enqueue queues frame for the connection's writer, as API Gateway accepts
+// a message before its client has read it: a post is answered at once,
+// whatever the client's speed. When the queue is full it waits up to
+// PostTimeout for room; a connection whose queue stays full that long is
+// closed with 1008 (Policy Violation) and is gone for every later post, so
+// one client that does not read never holds up the posts to the others for
+// longer than PostTimeout.
+func (c *conn) enqueue(ctx context.Context, g *Gateway, frame []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return errClosing
+	}
+	select {
+	case c.queue <- frame:
+		c.mu.Unlock()
+		return nil
+	default:
+	}
+	c.mu.Unlock()
+	wait := time.NewTimer(g.postTimeout)
+	defer wait.Stop()
+	select {
+	case c.queue <- frame:
+		// Room was made; a close that began meanwhile still writes what
+		// was queued before its close frame.
+		return nil
+	case <-c.done:
+		return errClosing
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wait.C:
+	}
+	if g.startClose(c, closeQueueFull) {
+		g.log.InfoContext(g.ctx, "localgateway: the client does not read its messages: closing",
+			slog.String("connection_id", c.id), slog.Int("queued", len(c.queue)))
+		if c.writing.Load() != 0 {
+			// The writer is stuck in a write the client does not take: the
+			// close frame could never follow it.
+			c.drop()
+		}
+	}
+	return errQueueFull
+}
+
+var (
+	errClosing   = errors.New("the connection is closing")
+	errQueueFull = errors.New("the connection's message queue stayed full: the client does not read")
+)
+
+// write is the connection's writer: it writes the queued messages in
+// order, then the close frame of a close the gateway started. A write that
+// fails has dropped the connection; the queued messages are then
+// discarded.
+func (g *Gateway) write(c *conn) {
+	broken := false // a write failed: the connection was dropped
+	for {
+		if broken {
+			// Nothing more is written: the queue is left as it is (posts
+			// wait for room until the connection ends, then fail), and the
+			// writer waits for the end.
+			select {
+			case <-c.closeReq:
+				c.ws.CloseNow()
+				close(c.closeDone)
+			case <-c.done:
+			}
+			return
+		}
+		select {
+		case frame := <-c.queue:
+			broken = !c.writeMessage(g, frame)
+		case s := <-c.closeReq:
+			if s.code != closeQueueFull.code {
+				// What was posted before the close reaches the client
+				// before the close frame, as the protocols expect (an
+				// error message, then its close code).
+			drain:
+				for !broken {
+					select {
+					case frame := <-c.queue:
+						broken = !c.writeMessage(g, frame)
+					default:
+						break drain
+					}
+				}
+			}
+			if broken {
+				c.ws.CloseNow()
+			} else {
+				c.ws.Close(s.wire, s.reason)
+			}
+			close(c.closeDone)
+			return
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// writeMessage writes frame to the client as one message: a text message
+// when it is UTF-8, binary otherwise, in frames of at most MaxFrameBytes.
+// The write is bounded by WriteTimeout (see Gateway.sweep); a client that
+// cannot take the message in time is disconnected. It reports whether the
+// message was written; after a failed write the connection is dropped.
+func (c *conn) writeMessage(g *Gateway, frame []byte) bool {
 	typ := websocket.MessageText
 	if !utf8.Valid(frame) {
 		typ = websocket.MessageBinary
 	}
 	// A context without Done: the WebSocket library then sets up no timer
 	// of its own.
-	wctx := context.WithoutCancel(ctx)
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	wctx := context.Background()
 	c.writing.Store(max(1, int64(time.Since(c.start))))
 	var err error
 	if int64(len(frame)) <= g.maxFrame {
@@ -404,10 +505,10 @@ func (c *conn) send(ctx context.Context, g *Gateway, frame []byte) error {
 	c.writing.Store(0)
 	if err != nil {
 		c.drop()
-		return err
+		return false
 	}
 	c.touch(g.now())
-	return nil
+	return true
 }
 
 // writeFragmented writes frame as one message in frames of at most size

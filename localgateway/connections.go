@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -38,12 +39,15 @@ const maxCloseReason = 123
 
 // Post sends frame to the connection as one message, as the @connections
 // API's PostToConnection does: a text message when frame is UTF-8, binary
-// otherwise. endpoint is ignored, since a Gateway is one API. The error
-// wraps gateway.ErrGone when the connection does not exist, is closing or
-// could not take the message within WriteTimeout (it is then
-// disconnected), and gateway.ErrPayloadTooLarge when frame is over
-// MaxMessageBytes. Post returns once the message is written to the
-// connection.
+// otherwise. endpoint is ignored, since a Gateway is one API. Post returns
+// once the message is queued for the connection, as API Gateway answers
+// once it has accepted a message: the connection's own writer writes its
+// messages in order, so a client that reads slowly delays no other. The
+// error wraps gateway.ErrGone when the connection does not exist, is
+// closing, or its queue stayed full for PostTimeout (it is then closed
+// with 1008), and gateway.ErrPayloadTooLarge when frame is over
+// MaxMessageBytes. A client that does not take a message within
+// WriteTimeout is disconnected.
 func (g *Gateway) Post(ctx context.Context, endpoint, connectionID string, frame []byte) error {
 	if int64(len(frame)) > g.maxMessage {
 		return fmt.Errorf("localgateway: post to %s: %d bytes, over %d: %w", connectionID, len(frame), g.maxMessage, gateway.ErrPayloadTooLarge)
@@ -55,7 +59,7 @@ func (g *Gateway) Post(ctx context.Context, endpoint, connectionID string, frame
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("localgateway: post to %s: %w", connectionID, err)
 	}
-	if err := c.send(ctx, g, frame); err != nil {
+	if err := c.enqueue(ctx, g, frame); err != nil {
 		return fmt.Errorf("localgateway: post to %s: %w: %w", connectionID, gateway.ErrGone, err)
 	}
 	return nil
@@ -158,26 +162,30 @@ func timestamp(t time.Time) string {
 }
 
 // serveConnections serves the @connections API for connection id: POST
-// sends a message, GET describes the connection, DELETE closes it. Any
-// Authorization header is accepted (signatures are not checked), but a
-// request without one is refused with 403 as AWS refuses unsigned calls.
+// sends a message, GET describes the connection, DELETE closes it. With
+// Options.Credentials, a request must be signed with SigV4 by them (403
+// otherwise, as AWS answers); without, any Authorization header is
+// accepted, but a request with none is refused with 403 as AWS refuses
+// unsigned calls.
 func (g *Gateway) serveConnections(w http.ResponseWriter, r *http.Request, id string) {
 	w.Header().Set("x-amzn-RequestId", newRequestID())
-	if r.Header.Get("Authorization") == "" && r.URL.Query().Get("X-Amz-Signature") == "" {
-		apiError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxMessage))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
+			return
+		}
+		apiError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
+		return
+	}
+	if typ, msg := g.verify(r, body); typ != "" {
+		g.log.InfoContext(r.Context(), "localgateway: @connections request refused", slog.String("method", r.Method),
+			slog.String("connection_id", id), slog.String("reason", typ), slog.String("remote", r.RemoteAddr))
+		apiError(w, http.StatusForbidden, typ, msg)
 		return
 	}
 	switch r.Method {
 	case http.MethodPost:
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.maxMessage))
-		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
-				return
-			}
-			apiError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
-			return
-		}
 		switch err := g.Post(r.Context(), "", id, body); {
 		case err == nil:
 			w.WriteHeader(http.StatusOK)

@@ -91,7 +91,8 @@
 // POST, GET and DELETE http://{host}/{stage}/@connections/{id} (also
 // /@connections/{id}) behave as API Gateway's: POST sends the body as one
 // message (text when it is UTF-8, binary otherwise) and answers 200 once it
-// is written, 413 PayloadTooLargeException above MaxMessageBytes; GET
+// is queued for the connection (API Gateway answers once it has accepted a
+// message, not once the client has read it), 413 PayloadTooLargeException above MaxMessageBytes; GET
 // answers {"connectedAt","identity":{"sourceIp","userAgent"},"lastActiveAt"}
 // with ISO 8601 times; DELETE answers 204 and closes the connection with a
 // close frame without status code (the client sees 1005), reporting 1000
@@ -106,9 +107,13 @@
 // As an extension, a DELETE with the X-Gqlambda-Close-Code header (and
 // optionally X-Gqlambda-Close-Reason) closes with that code and reason.
 //
-// A client that cannot take a posted message within WriteTimeout (10
-// seconds) is disconnected and the post fails with 410: a slow client never
-// holds up the others, whose writes are independent.
+// Each connection has its own queue (QueueLength messages, default 64) and
+// its own writer, which writes the queue in order: a slow client never
+// holds up the posts to the others. A post that finds the queue full waits
+// up to PostTimeout (1 second) for room; a connection whose queue stays
+// full is closed with 1008 "Message queue full" and answers 410 from then
+// on. A client that cannot take a message within WriteTimeout (10 seconds)
+// is disconnected.
 //
 // # Routes
 //

@@ -107,7 +107,7 @@ func TestGQLambda(t *testing.T) {
 			// The subscriber leaves: its $disconnect deletes the
 			// subscription.
 			c.Close(websocket.StatusNormalClosure, "")
-			rec.wait(t, "DISCONNECT", rec.connectionID(t, "subscriber"), 1)
+			handled.wait(t, "DISCONNECT", rec.connectionID(t, "subscriber"), 1)
 			res, err := srv.Publish(ctx, "NEW_MESSAGE", map[string]any{"message": "again"})
 			if err != nil {
 				t.Fatal(err)

@@ -35,6 +35,8 @@ const (
 	DefaultMaxConnectionDuration = 2 * time.Hour
 	DefaultWriteTimeout          = 10 * time.Second
 	DefaultReadTimeout           = 15 * time.Second
+	DefaultQueueLength           = 64
+	DefaultPostTimeout           = time.Second
 )
 
 // Options configures a [Gateway]. Only Handler is required; every other
@@ -89,6 +91,32 @@ type Options struct {
 	// from the first connection until Shutdown), so a stalled write ends
 	// within 1.25 times WriteTimeout. Default 10 seconds.
 	WriteTimeout time.Duration
+
+	// QueueLength is how many posted messages a connection holds before
+	// its client has read them. A post is answered once its message is
+	// queued, as API Gateway answers once it has accepted a message; the
+	// connection's own writer writes the queue in order. Default 64 (at
+	// most 8 MiB of 128 KiB messages per connection).
+	QueueLength int
+
+	// PostTimeout is how long a post waits for room in a connection's
+	// full queue. A connection whose queue stays full that long is closed
+	// with 1008 "Message queue full" and is gone (410) for later posts: a
+	// client that stopped reading delays the posts to the others by at
+	// most PostTimeout, once. Default 1 second.
+	PostTimeout time.Duration
+
+	// Credentials, when set, are the only AWS access keys the @connections
+	// API accepts: each request must be signed with SigV4 by them (for any
+	// region, service execute-api), as API Gateway checks the caller's
+	// signature; a request signed otherwise, or not at all, is refused with
+	// 403 before it posts, reads or closes anything. Presigned URLs are not
+	// accepted then. Without them, any signature is accepted: a development
+	// mode that lets anyone who reaches the gateway inject messages into any
+	// connection and close it, announced by a WARN when the gateway is
+	// created. The gateway's own Post and Close (its use as a Sender in
+	// process) are not affected.
+	Credentials *Credentials
 
 	// ReadTimeout bounds the read of one HTTP request, headers and body
 	// (GraphQL over HTTP, the @connections API, the WebSocket handshake):
@@ -168,8 +196,11 @@ type Gateway struct {
 	maxDuration  time.Duration
 	writeTimeout time.Duration
 	readTimeout  time.Duration
+	queueLength  int
+	postTimeout  time.Duration
 	codeless     bool
 	acceptBinary bool
+	creds        *Credentials
 	http         http.Handler
 	files        http.Handler
 	routes       map[string]http.Handler
@@ -210,7 +241,10 @@ func New(opts Options) (*Gateway, error) {
 		maxDuration:  positive(opts.MaxConnectionDuration, DefaultMaxConnectionDuration),
 		writeTimeout: positive(opts.WriteTimeout, DefaultWriteTimeout),
 		readTimeout:  positive(opts.ReadTimeout, DefaultReadTimeout),
+		queueLength:  positive(opts.QueueLength, DefaultQueueLength),
+		postTimeout:  positive(opts.PostTimeout, DefaultPostTimeout),
 		codeless:     opts.CodelessClose,
+		creds:        opts.Credentials,
 		acceptBinary: opts.AcceptBinary,
 		http:         opts.HTTP,
 		routes:       opts.Routes,
@@ -248,6 +282,12 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if g.now == nil {
 		g.now = time.Now
+	}
+	if g.creds != nil && (g.creds.AccessKeyID == "" || g.creds.SecretAccessKey == "") {
+		return nil, errors.New("localgateway: Options.Credentials needs an access key id and a secret access key")
+	}
+	if g.creds == nil {
+		g.log.Warn("localgateway: the @connections API accepts any signature (development mode): anyone who reaches it can post to and close any connection; set Options.Credentials to verify SigV4")
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	return g, nil

@@ -975,7 +975,9 @@ func TestMaxConnectionDuration(t *testing.T) {
 // disconnected, while another client is served meanwhile.
 func TestSlowClient(t *testing.T) {
 	rec := &recorder{}
-	g, srv := start(t, rec, localgateway.Options{WriteTimeout: 300 * time.Millisecond})
+	// A post never waits for room (TestStalledClientDelaysNoOther: the
+	// queue): the write timeout is what ends the slow client.
+	g, srv := start(t, rec, localgateway.Options{WriteTimeout: 300 * time.Millisecond, QueueLength: 256, PostTimeout: time.Hour})
 	dial(t, wsURL(srv, "/graphql"), "slow", nil)
 	fast := dial(t, wsURL(srv, "/graphql"), "fast", nil)
 	slowID, fastID := rec.connectionID(t, "slow"), rec.connectionID(t, "fast")
@@ -983,7 +985,7 @@ func TestSlowClient(t *testing.T) {
 	failed := make(chan error, 1)
 	go func() {
 		chunk := bytes.Repeat([]byte("s"), 128<<10)
-		for range 2000 { // at most 256 MB, far beyond any socket buffer
+		for range 20000 { // posts are queued; once the queue is full they wait until the connection ends
 			if err := g.Post(context.Background(), "", slowID, chunk); err != nil {
 				failed <- err
 				return
@@ -1009,6 +1011,70 @@ func TestSlowClient(t *testing.T) {
 	}
 	if rc := rec.wait(t, "DISCONNECT", slowID, 1)[0].RequestContext; rc.DisconnectStatusCode != 1006 {
 		t.Errorf("$disconnect %d, want 1006", rc.DisconnectStatusCode)
+	}
+}
+
+// TestStalledClientDelaysNoOther: posts are answered once queued, as API
+// Gateway answers once it has accepted a message. A client that stopped
+// reading fills its own queue; a post that finds it full waits at most
+// PostTimeout, then the connection is closed with 1008 and gone (410) for
+// every later call, while another client gets each of its messages at
+// once.
+func TestStalledClientDelaysNoOther(t *testing.T) {
+	const postTimeout = 200 * time.Millisecond
+	rec := &recorder{}
+	g, srv := start(t, rec, localgateway.Options{WriteTimeout: time.Minute, QueueLength: 4, PostTimeout: postTimeout})
+	dial(t, wsURL(srv, "/graphql"), "stalled", nil) // never read
+	live := dial(t, wsURL(srv, "/graphql"), "live", nil)
+	stalledID, liveID := rec.connectionID(t, "stalled"), rec.connectionID(t, "live")
+
+	// Posts to the stalled client, as a fan-out makes them, interleaved
+	// with posts to the live one: no post waits longer than PostTimeout
+	// (with room for a loaded machine), and the live client reads each of
+	// its messages at once.
+	chunk := bytes.Repeat([]byte("s"), 128<<10)
+	var stalledErr error
+	for i := 0; stalledErr == nil; i++ {
+		if i == 2000 {
+			t.Fatal("2,000 posts (256 MB) to a client that reads nothing were all accepted")
+		}
+		began := time.Now()
+		stalledErr = g.Post(t.Context(), "", stalledID, chunk)
+		if d := time.Since(began); d > postTimeout+time.Second {
+			t.Fatalf("post %d to the stalled client took %v, over PostTimeout (%v)", i, d, postTimeout)
+		}
+		began = time.Now()
+		if err := g.Post(t.Context(), "", liveID, []byte(strconv.Itoa(i))); err != nil {
+			t.Fatalf("post %d to the live client: %v", i, err)
+		}
+		if got := readText(t, live); got != strconv.Itoa(i) {
+			t.Fatalf("live client got %q, want %d", got, i)
+		}
+		if d := time.Since(began); d > time.Second {
+			t.Fatalf("message %d reached the live client after %v", i, d)
+		}
+	}
+	if !errors.Is(stalledErr, gateway.ErrGone) {
+		t.Fatalf("post to the stalled client: %v, want ErrGone", stalledErr)
+	}
+	if rc := rec.wait(t, "DISCONNECT", stalledID, 1)[0].RequestContext; rc.DisconnectStatusCode != 1008 {
+		t.Errorf("$disconnect %d, want 1008", rc.DisconnectStatusCode)
+	}
+	if err := g.Post(t.Context(), "", stalledID, []byte("after")); !errors.Is(err, gateway.ErrGone) {
+		t.Errorf("post after the close: %v, want ErrGone", err)
+	}
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/local/@connections/"+stalledID, strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "any, in the default development mode")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone {
+		t.Errorf("@connections POST after the close: %d, want 410", resp.StatusCode)
 	}
 }
 

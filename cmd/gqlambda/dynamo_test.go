@@ -145,7 +145,7 @@ func TestPublish(t *testing.T) {
 		if code != exitError {
 			t.Fatalf("exit code %d, want %d", code, exitError)
 		}
-		if stdout.Len() > 0 || !strings.Contains(stderr.String(), "put event") {
+		if stdout.Len() > 0 || !strings.Contains(stderr.String(), "put event") || !strings.Contains(stderr.String(), "tables create") {
 			t.Errorf("stdout %q, stderr %q", stdout, stderr)
 		}
 	})

@@ -36,7 +36,11 @@ failed invocation fails the integration as on AWS.
 
 The function posts its frames to the @connections API the gateway serves at
 http://ADDR/STAGE, the endpoint gqlambda derives from the events' domainName
-and stage; a function of another library must be given that endpoint.
+and stage; a function of another library must be given that endpoint. With
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set, that API accepts only calls
+signed (SigV4) with those keys, so give the function the same ones; without
+them it accepts any signature (development mode, announced by a WARN):
+anyone who reaches the gateway can then post to and close any connection.
 
 With -http-function or -http-lambda, the other requests to /graphql invoke a
 function as an API Gateway HTTP API does (payload format 2.0). -static serves
@@ -157,6 +161,10 @@ func (c cli) gateway(ctx context.Context, args []string) error {
 	wsAPI, wsSlots := newLambdaClient(o.lambdaURL, region, c.httpClient()), newSlots(o.concurrency)
 	ws := &invoker{api: wsAPI, function: o.function, slots: wsSlots}
 	opts := localgateway.Options{Handler: ws.webSocketHandler, Stage: o.stage, Logger: logger}
+	if key, secret := c.getenv("AWS_ACCESS_KEY_ID"), c.getenv("AWS_SECRET_ACCESS_KEY"); key != "" && secret != "" {
+		// The @connections API accepts only calls signed with these keys.
+		opts.Credentials = &localgateway.Credentials{AccessKeyID: key, SecretAccessKey: secret}
+	}
 	if o.static != "" {
 		if fi, err := os.Stat(o.static); err != nil || !fi.IsDir() {
 			return fmt.Errorf("gqlambda: -static %s is not a folder", o.static)

@@ -44,8 +44,9 @@
 // 127.0.0.1:4000) and the stage (-stage, default "local"); gqlambda's Server
 // derives from a loopback domainName the endpoint http://127.0.0.1:4000/local,
 // which the gateway serves. A function written with another library must
-// post to that endpoint, http://{domainName}/{stage}, with any AWS
-// credentials: the gateway accepts any signature. The function must reach the
+// post to that endpoint, http://{domainName}/{stage}, signed with the keys in
+// the gateway's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any signature
+// when they are unset: a development mode the gateway warns of). The function must reach the
 // gateway at that address: run the emulator on the same host (or, in a
 // container, on the host's network).
 //

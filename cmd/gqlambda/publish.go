@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
@@ -94,6 +97,11 @@ func (c cli) publish(ctx context.Context, args []string) error {
 	}
 	ev := store.Event{ID: rand.Text(), Topic: o.topic, Payload: o.payload, Complete: o.complete, PublishedAt: time.Now()}
 	if err := dynamodb.NewEventTable(client, &dynamodb.EventOptions{Table: o.table}).PutEvent(ctx, ev); err != nil {
+		if _, missing := errors.AsType[*types.ResourceNotFoundException](err); missing && o.dynamo.endpoint != "" {
+			// A typo must not create tables; a restarted DynamoDB Local
+			// (in memory) has lost them: say how to get them back.
+			return fmt.Errorf("gqlambda: the events table %s does not exist (DynamoDB Local keeps its tables in memory: after a restart, run gqlambda tables create -dynamodb %s): %w", o.table, o.dynamo.endpoint, err)
+		}
 		return fmt.Errorf("gqlambda: %w", err)
 	}
 	fmt.Fprintln(c.stdout, ev.ID)

@@ -1,6 +1,7 @@
 package gqlgen
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 
@@ -22,12 +23,27 @@ import (
 // field's resolver failed; the specification wants no data entry in the
 // first case, which GraphQL over HTTP answers with 400, and "data": null in
 // the second.
-func encodeResponse(resp *graphql.Response, executed bool) ([]byte, error) {
+func encodeResponse(ctx context.Context, resp *graphql.Response, executed bool) ([]byte, error) {
 	var data func([]byte) ([]byte, error)
 	if resp.Data != nil || executed || len(resp.Errors) == 0 {
 		data = response.Raw(resp.Data)
 	}
-	return response.Encode(64+len(resp.Data), convertErrors(resp.Errors), data, resp.Extensions)
+	return response.Encode(64+len(resp.Data), resolverErrors(ctx, resp.Errors), data, resp.Extensions)
+}
+
+// resolverErrors converts the errors of an execution, masking those of
+// resolvers that are failures of the infrastructure (gqlambda.MaskError).
+func resolverErrors(ctx context.Context, errs gqlerror.List) gqlambda.Errors {
+	out := convertErrors(errs)
+	for i, ge := range errs {
+		if ge.Err == nil {
+			continue
+		}
+		if m := gqlambda.MaskError(ctx, ge.Err); m != nil {
+			out[i].Message, out[i].Extensions = m.Message, m.Extensions
+		}
+	}
+	return out
 }
 
 // convertErrors converts gqlparser's errors.

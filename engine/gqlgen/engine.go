@@ -219,14 +219,14 @@ func (o *operation) Execute(ctx context.Context, variables map[string]any, root 
 	defer cancel()
 	ctx, opCtx, errResp := o.start(ctx, variables)
 	if errResp != nil {
-		return encodeResponse(errResp, false)
+		return encodeResponse(ctx, errResp, false)
 	}
 	responses, ctx := o.engine.exec.DispatchOperation(ctx, opCtx)
 	resp := responses(ctx)
 	if resp == nil {
 		return nil, fmt.Errorf("gqlgen: the %s produced no response", o.typ)
 	}
-	return encodeResponse(resp, true)
+	return encodeResponse(ctx, resp, true)
 }
 
 // executeEvent runs a subscription for one event.
@@ -236,7 +236,7 @@ func (o *operation) executeEvent(ctx context.Context, variables map[string]any, 
 	ev := &phase{event: true, root: root}
 	ctx, opCtx, errResp := o.start(context.WithValue(ctx, phaseKey{}, ev), variables)
 	if errResp != nil {
-		return encodeResponse(errResp, false)
+		return encodeResponse(ctx, errResp, false)
 	}
 	responses, ctx := o.engine.exec.DispatchOperation(ctx, opCtx)
 	// The resolver has run. If it failed, the executor answers with its
@@ -244,7 +244,7 @@ func (o *operation) executeEvent(ctx context.Context, variables map[string]any, 
 	// not one Subscribe made and must not be waited on.
 	if !ev.done() {
 		if resp := firstResponse(ctx, responses, true); resp != nil {
-			return encodeResponse(resp, true)
+			return encodeResponse(ctx, resp, true)
 		}
 		return nil, fmt.Errorf("gqlgen: subscription field %q did not take the event: its resolver must return the channel of gqlgen.Subscribe", o.rootField)
 	}
@@ -260,7 +260,7 @@ func (o *operation) executeEvent(ctx context.Context, variables map[string]any, 
 		// whole data null, as it does for queries.
 		resp.Data = nullJSON
 	}
-	return encodeResponse(resp, true)
+	return encodeResponse(ctx, resp, true)
 }
 
 // Subscribe implements gqlambda.Operation: it runs the root field's
@@ -280,7 +280,7 @@ func (o *operation) Subscribe(ctx context.Context, variables map[string]any) (gq
 	responses, ctx := o.engine.exec.DispatchOperation(ctx, opCtx)
 	// The resolver has run; a failure is the executor's one response.
 	if resp := firstResponse(ctx, responses, true); resp != nil && len(resp.Errors) > 0 {
-		return gqlambda.Declaration{}, convertErrors(resp.Errors)
+		return gqlambda.Declaration{}, resolverErrors(ctx, resp.Errors)
 	}
 	decl, ok := c.declaration()
 	if !ok {

@@ -2,6 +2,7 @@ package graphqlgo
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"slices"
@@ -70,7 +71,7 @@ func buildShape(sets []*ast.SelectionSet, frags map[string]*ast.FragmentDefiniti
 // encodeResult encodes a graphql-go result as a GraphQL response: errors
 // first (as graphql-js does), then data with its fields in query order, then
 // extensions.
-func encodeResult(res *graphql.Result, sh *shape) ([]byte, error) {
+func encodeResult(ctx context.Context, res *graphql.Result, sh *shape) ([]byte, error) {
 	var data func([]byte) ([]byte, error)
 	if res.Data != nil || len(res.Errors) == 0 || executionStarted(res.Errors) {
 		data = func(dst []byte) ([]byte, error) {
@@ -79,7 +80,7 @@ func encodeResult(res *graphql.Result, sh *shape) ([]byte, error) {
 			return buf.Bytes(), err
 		}
 	}
-	return response.Encode(256, convertErrors(res.Errors), data, res.Extensions)
+	return response.Encode(256, resolverErrors(ctx, res.Errors), data, res.Extensions)
 }
 
 // executionStarted reports whether errs come from executing fields (they

@@ -181,7 +181,7 @@ func (o *operation) Execute(ctx context.Context, variables map[string]any, root 
 	if err := ctx.Err(); err != nil {
 		return nil, err // graphql-go gave up waiting for the resolvers
 	}
-	return encodeResult(res, o.shape)
+	return encodeResult(ctx, res, o.shape)
 }
 
 // Subscribe implements gqlambda.Operation: it runs the root field's subscribe
@@ -203,7 +203,7 @@ func (o *operation) Subscribe(ctx context.Context, variables map[string]any) (gq
 	})
 	for res := range results {
 		if len(res.Errors) > 0 {
-			errs = append(errs, convertErrors(res.Errors)...)
+			errs = append(errs, resolverErrors(ctx, res.Errors)...)
 			continue
 		}
 		// The subscribe resolver produced an event stream of its own: it is
@@ -263,6 +263,22 @@ func convertErrors(fes []gqlerrors.FormattedError) gqlambda.Errors {
 			e.Locations = append(e.Locations, gqlambda.Location{Line: l.Line, Column: l.Column})
 		}
 		out[i] = e
+	}
+	return out
+}
+
+// resolverErrors converts the errors of an execution, masking those of
+// resolvers that are failures of the infrastructure (gqlambda.MaskError).
+func resolverErrors(ctx context.Context, fes []gqlerrors.FormattedError) gqlambda.Errors {
+	out := convertErrors(fes)
+	for i, fe := range fes {
+		orig := fe.OriginalError()
+		if located, ok := orig.(*gqlerrors.Error); ok {
+			orig = located.OriginalError
+		}
+		if m := gqlambda.MaskError(ctx, orig); m != nil {
+			out[i].Message, out[i].Extensions = m.Message, m.Extensions
+		}
 	}
 	return out
 }

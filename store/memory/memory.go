@@ -496,3 +496,22 @@ func cloneSubscription(sub store.Subscription) store.Subscription {
 	}
 	return sub
 }
+
+// CountSubscriptions returns how many unexpired subscriptions connection
+// connectionID has (gqlambda.SubscriptionCounter). It is safe for
+// concurrent use.
+func (s *Store) CountSubscriptions(ctx context.Context, connectionID string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: count subscriptions of connection %q: %w", connectionID, err)
+	}
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, e := range s.byConn[connectionID] {
+		if !expired(e.sub.ExpiresAt, now) {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -192,3 +192,14 @@ func (s *Store) DeleteSubscription(ctx context.Context, connectionID, id string)
 	}
 	return r.sub, nil
 }
+
+// CountSubscriptions returns how many subscriptions connection connectionID
+// has (gqlambda.SubscriptionCounter): the size of its hash, with one HLEN;
+// expired ones not yet removed count too.
+func (s *Store) CountSubscriptions(ctx context.Context, connectionID string) (int, error) {
+	n, err := s.rdb.HLen(ctx, s.keys.subscriptions(connectionID)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: count subscriptions of connection %q: %w", connectionID, err)
+	}
+	return int(n), nil
+}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -345,4 +346,35 @@ func testSubscribeDisconnectRace(e *env) {
 		e.t.Errorf("%d CreateSubscription racing DeleteConnection of their connections, %d at a time: %d problems:\n\t%s",
 			n, e.o.Concurrency, len(problems), strings.Join(limit(problems), "\n\t"))
 	}
+}
+
+// testCountSubscriptions: a store that counts a connection's subscriptions
+// (the optional capability gqlambda.SubscriptionCounter, with which the
+// server bounds the subscriptions of one connection) counts those created
+// and not deleted, and none for an unknown connection.
+func testCountSubscriptions(e *env) {
+	counter, ok := e.s.(interface {
+		CountSubscriptions(ctx context.Context, connectionID string) (int, error)
+	})
+	if !ok {
+		e.t.Skipf("%T does not count subscriptions (an optional capability): the server cannot bound the subscriptions of a connection on it", e.s)
+	}
+	count := func(id string, want int) {
+		e.t.Helper()
+		if n, err := counter.CountSubscriptions(e.ctx, id); err != nil || n != want {
+			e.t.Errorf("CountSubscriptions(%s): %d, %v; want %d", id, n, err, want)
+		}
+	}
+	c := e.connection("c")
+	e.mustCreateConnection(c)
+	count(c.ID, 0)
+	for _, id := range []string{"1", "2", "3"} {
+		e.mustCreateSubscription(e.subscription(c.ID, id, e.topic("t")))
+	}
+	count(c.ID, 3)
+	if _, err := e.s.DeleteSubscription(e.ctx, c.ID, "2"); err != nil {
+		e.t.Fatal(err)
+	}
+	count(c.ID, 2)
+	count(e.id("unknown"), 0)
 }

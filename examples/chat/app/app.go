@@ -12,6 +12,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"errors"
 	"flag"
@@ -180,6 +181,9 @@ func runLocal(ctx context.Context, logger *slog.Logger, args []string, newEngine
 	app, err := StartLocal(ctx, ln, opts)
 	if err != nil {
 		ln.Close()
+		if ctx.Err() != nil {
+			return nil // stopped (SIGTERM, Ctrl-C) while starting
+		}
 		return err
 	}
 	fmt.Printf("chat: open %s\n  WebSocket  %s\n  HTTP       %s\n", app.URL, app.WebSocketURL, app.HTTPURL)
@@ -280,7 +284,10 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 		Routes:        routes,
 		Authorizer:    authorizer,
 		CodelessClose: opts.CodelessClose,
-		Logger:        logger,
+		// The server posts through the gateway in process: its @connections
+		// API needs no caller, so it takes only keys nobody has.
+		Credentials: &localgateway.Credentials{AccessKeyID: "AKID" + rand.Text(), SecretAccessKey: rand.Text()},
+		Logger:      logger,
 	})
 	if err != nil {
 		return nil, err
@@ -314,18 +321,25 @@ func StartLocal(ctx context.Context, ln net.Listener, opts LocalOptions) (*Local
 		cfg.Store = redis.New(rdb, &redis.Options{KeyPrefix: opts.KeyPrefix, Logger: logger})
 	} else if opts.DynamoDB != "" {
 		awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-		client := awsdynamodb.NewFromConfig(awsCfg, func(o *awsdynamodb.Options) { o.BaseEndpoint = aws.String(opts.DynamoDB) })
+		raw := awsdynamodb.NewFromConfig(awsCfg, func(o *awsdynamodb.Options) { o.BaseEndpoint = aws.String(opts.DynamoDB) })
 		prefix := opts.TablePrefix
 		if prefix == "" {
 			prefix = DefaultTablePrefix
 		}
 		tables := dynamodb.PrefixedTables(prefix)
-		if err := dynamodb.CreateTables(ctx, client, tables); err != nil {
+		create := func(ctx context.Context) error {
+			if err := dynamodb.CreateTables(ctx, raw, tables); err != nil {
+				return err
+			}
+			return CreateMessagesTable(ctx, raw, prefix+"chat-messages")
+		}
+		if err := awaitTables(ctx, create, opts.DynamoDB, logger); err != nil {
 			return nil, err
 		}
-		if err := CreateMessagesTable(ctx, client, prefix+"chat-messages"); err != nil {
-			return nil, err
-		}
+		// DynamoDB Local keeps its tables in memory: when it restarts, the
+		// first call that misses a table creates them again (and the stream
+		// pollers find the new streams).
+		client := dynamodb.NewRecreatingClient(raw, create, logger)
 		messages = &DynamoMessages{Client: client, Table: prefix + "chat-messages"}
 		cfg.Store = dynamodb.New(client, &dynamodb.Options{Tables: tables})
 		// As on AWS: mutations write events to the events table, and a

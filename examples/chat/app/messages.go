@@ -107,8 +107,22 @@ func (m *MemoryMessages) List(_ context.Context, chatID string) ([]Message, erro
 // (GQLAMBDA_HANDLER=messages on Lambda, a stream poller locally) maps each
 // new item to a chat event with ChangeMapping.
 type DynamoMessages struct {
-	Client *dynamodb.Client
+	Client MessagesAPI
 	Table  string
+}
+
+// MessagesAPI is the part of the DynamoDB client DynamoMessages uses.
+type MessagesAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// MessagesTableAPI is the part of the DynamoDB client CreateMessagesTable
+// uses.
+type MessagesTableAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	UpdateTable(ctx context.Context, in *dynamodb.UpdateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTableOutput, error)
 }
 
 // ChangeMapping maps the changes of the messages table to events: a new
@@ -167,7 +181,7 @@ func str(v types.AttributeValue) string {
 // CreateMessagesTable creates the messages table, with a NEW_IMAGE stream
 // (the deliveries), if it does not exist, and enables the stream of a table
 // that exists without one (local runs; on AWS the SAM template creates it).
-func CreateMessagesTable(ctx context.Context, client *dynamodb.Client, table string) error {
+func CreateMessagesTable(ctx context.Context, client MessagesTableAPI, table string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName: aws.String(table),
 		AttributeDefinitions: []types.AttributeDefinition{

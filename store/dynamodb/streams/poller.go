@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"github.com/aws/smithy-go"
 )
 
 // StreamsAPI is the part of the DynamoDB Streams client that a [Poller]
@@ -77,6 +80,10 @@ type PollerOptions struct {
 	// find new shards. While no shard is open it is described every
 	// PollInterval. Default 10s.
 	ShardRefreshInterval time.Duration
+	// MaxBackoff bounds the pause after calls of the Streams API that keep
+	// failing: it starts at PollInterval and doubles with each failure in a
+	// row, with jitter, up to MaxBackoff. Default 20s.
+	MaxBackoff time.Duration
 
 	// Logger receives the poller's logs. Default: discard.
 	Logger *slog.Logger
@@ -89,6 +96,7 @@ const (
 	DefaultMaxRetries           = 10
 	DefaultRetryDelay           = 500 * time.Millisecond
 	DefaultShardRefreshInterval = 10 * time.Second
+	DefaultMaxBackoff           = 20 * time.Second
 
 	maxBatchSize  = 1000
 	maxRetryDelay = 30 * time.Second
@@ -151,6 +159,9 @@ func NewPoller(client StreamsAPI, opts PollerOptions) (*Poller, error) {
 	if opts.ShardRefreshInterval <= 0 {
 		opts.ShardRefreshInterval = DefaultShardRefreshInterval
 	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -161,8 +172,13 @@ func NewPoller(client StreamsAPI, opts PollerOptions) (*Poller, error) {
 // Run reads the stream until ctx is cancelled, then waits for the handler
 // calls under way and returns nil. It returns an error when it cannot find
 // the stream at its start (the table or stream does not exist, the table
-// has no stream); later failures of the Streams API are logged and retried.
-// Run one Run of a Poller at a time.
+// has no stream). Later failures of the Streams API are retried with
+// exponential backoff (PollInterval doubling up to MaxBackoff) and logged
+// once each: a WARN for each distinct failure, then an INFO when reading
+// works again. When the stream is gone (its table was deleted and created
+// again, or DynamoDB Local restarted empty), a Poller configured with a
+// Table looks the table's stream up again, with the same backoff, and reads
+// the new stream from its start. Run one Run of a Poller at a time.
 func (p *Poller) Run(ctx context.Context) error {
 	arn, err := p.streamARN(ctx)
 	if err != nil {
@@ -171,7 +187,6 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	log := p.log.With(slog.String("stream_arn", arn))
 	shards, err := p.describe(ctx, arn)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -179,31 +194,159 @@ func (p *Poller) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	h := &health{log: p.log}
+	first := true
+	for {
+		p.read(ctx, h, arn, shards, first)
+		if ctx.Err() != nil {
+			return nil
+		}
+		// The stream is gone: find the table's new one.
+		first = false
+		arn, shards = p.rediscover(ctx, h, arn)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
 
-	c := &coordinator{p: p, arn: arn, log: log, shards: map[string]*shardState{}, done: make(chan string)}
+// rediscover looks up the stream to read after the stream old was found
+// gone, with backoff, until it finds one or ctx ends. A Poller given a
+// StreamARN can only describe that stream again.
+func (p *Poller) rediscover(ctx context.Context, h *health, old string) (string, []types.Shard) {
+	for fails := 0; ; fails++ {
+		arn, err := p.streamARN(ctx)
+		if err == nil && arn == old && p.opts.StreamARN == "" {
+			err = fmt.Errorf("streams: table %s still names the stream that is gone", p.opts.Table)
+		}
+		var shards []types.Shard
+		if err == nil {
+			shards, err = p.describe(ctx, arn)
+		}
+		if ctx.Err() != nil {
+			return "", nil
+		}
+		if err == nil {
+			if arn != old {
+				p.log.InfoContext(ctx, "reading the table's new stream", slog.String("stream_arn", arn), slog.String("previous", old))
+			}
+			h.ok(ctx)
+			return arn, shards
+		}
+		h.fail(ctx, "find the stream", err)
+		sleep(ctx, p.backoff(fails))
+	}
+}
+
+// read reads the stream arn from shards until ctx is cancelled (it returns
+// once every reader stopped) or the stream is gone.
+func (p *Poller) read(ctx context.Context, h *health, arn string, shards []types.Shard, first bool) {
+	log := p.log.With(slog.String("stream_arn", arn))
+	c := &coordinator{p: p, arn: arn, log: log, health: h, shards: map[string]*shardState{}, done: make(chan string)}
 	defer c.wg.Wait()
-	c.add(shards, true)
+	// Cancelled first (deferred last): the readers stop, then are waited for.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.add(shards, first)
 	c.startReady(ctx)
 	timer := time.NewTimer(c.refreshInterval())
 	defer timer.Stop()
+	fails := 0
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case id := <-c.done:
 			c.shards[id].done = true
 			c.running--
 		case <-timer.C:
 		}
 		// A closed shard's children may be listed only now: describe at once.
-		if shards, err := p.describe(ctx, arn); err == nil {
+		shards, err := p.describe(ctx, arn)
+		switch {
+		case err == nil:
+			h.ok(ctx)
+			fails = 0
 			c.add(shards, false)
-		} else if ctx.Err() == nil {
-			log.WarnContext(ctx, "describe stream failed", slog.String("error", err.Error()))
+		case ctx.Err() != nil:
+			return
+		case isErr[*types.ResourceNotFoundException](err):
+			h.fail(ctx, "describe stream", err)
+			return // the stream is gone; cancel stops its readers
+		default:
+			h.fail(ctx, "describe stream", err)
+			fails++
 		}
 		c.startReady(ctx)
-		timer.Reset(c.refreshInterval())
+		if fails > 0 {
+			timer.Reset(p.backoff(fails - 1))
+		} else {
+			timer.Reset(c.refreshInterval())
+		}
 	}
+}
+
+// backoff is the pause after fails+1 failures in a row: PollInterval
+// doubled with each, up to MaxBackoff, with jitter (half to all of it).
+func (p *Poller) backoff(fails int) time.Duration {
+	d := min(p.opts.PollInterval<<min(fails, 20), p.opts.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// health says once what is wrong with reading the stream: a WARN for each
+// distinct failure (by operation and error code) of an outage, DEBUG for
+// its repetitions, and an INFO when a call succeeds again, which ends the
+// outage. It is shared by the readers of a Run.
+type health struct {
+	log *slog.Logger
+
+	mu       sync.Mutex
+	reported map[string]bool // the failures of this outage said at WARN
+	failures int             // failed calls since the last success
+	since    time.Time
+}
+
+// fail records a failed call of op.
+func (h *health) fail(ctx context.Context, op string, err error) {
+	key := op + ": " + failureKind(err)
+	h.mu.Lock()
+	if h.failures == 0 {
+		h.since = time.Now()
+		h.reported = make(map[string]bool)
+	}
+	h.failures++
+	repeated := h.reported[key]
+	h.reported[key] = true
+	h.mu.Unlock()
+	if repeated {
+		h.log.DebugContext(ctx, "stream: "+op+" failed again", slog.String("error", err.Error()))
+		return
+	}
+	h.log.WarnContext(ctx, "stream: "+op+" failed; retrying with backoff", slog.String("error", err.Error()))
+}
+
+// ok records a successful call.
+func (h *health) ok(ctx context.Context) {
+	h.mu.Lock()
+	failures, since := h.failures, h.since
+	h.reported, h.failures = nil, 0
+	h.mu.Unlock()
+	if failures > 0 {
+		h.log.InfoContext(ctx, "stream: reading again", slog.Int("failed_calls", failures),
+			slog.Duration("after", time.Since(since).Round(time.Millisecond)))
+	}
+}
+
+// failureKind tells failures apart for health: the AWS error code, a
+// network error, or the error's type.
+func failureKind(err error) string {
+	if ae, ok := errors.AsType[smithy.APIError](err); ok {
+		return ae.ErrorCode()
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return "network"
+	}
+	return fmt.Sprintf("%T", err)
 }
 
 // streamARN returns the configured stream, or looks the table's up.
@@ -247,6 +390,7 @@ type coordinator struct {
 	p       *Poller
 	arn     string
 	log     *slog.Logger
+	health  *health
 	shards  map[string]*shardState
 	running int
 	done    chan string // shard ids whose readers finished
@@ -297,7 +441,7 @@ func (c *coordinator) startReady(ctx context.Context) {
 		st := c.shards[id]
 		st.started = true
 		c.running++
-		r := &shardReader{p: c.p, arn: c.arn, shard: id, pos: st.start, log: c.log.With(slog.String("shard_id", id))}
+		r := &shardReader{p: c.p, arn: c.arn, shard: id, pos: st.start, health: c.health, log: c.log.With(slog.String("shard_id", id))}
 		c.wg.Go(func() {
 			r.run(ctx)
 			select {
@@ -324,10 +468,12 @@ type position struct {
 
 // shardReader reads one shard to its end.
 type shardReader struct {
-	p     *Poller
-	arn   string
-	shard string
-	log   *slog.Logger
+	p      *Poller
+	arn    string
+	shard  string
+	log    *slog.Logger
+	health *health
+	fails  int // calls that failed in a row
 
 	pos     position // where to read again from, should the iterator be lost
 	iter    *string  // nil: get one at pos
@@ -351,9 +497,12 @@ func (r *shardReader) run(ctx context.Context) {
 		}
 		out, err := r.p.client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: r.iter, Limit: aws.Int32(int32(opts.BatchSize))})
 		if err != nil {
-			r.recordsFailed(ctx, err)
+			if gone := r.recordsFailed(ctx, err); gone {
+				return
+			}
 			continue
 		}
+		r.succeeded(ctx)
 		if len(out.Records) > 0 && !r.handle(ctx, out.Records) {
 			continue // read again from r.pos
 		}
@@ -379,21 +528,36 @@ func (r *shardReader) getIterator(ctx context.Context) (gone bool) {
 	switch {
 	case err == nil && out.ShardIterator != nil:
 		r.iter = out.ShardIterator
+		r.succeeded(ctx)
 	case err == nil:
-		r.log.WarnContext(ctx, "get shard iterator returned no iterator")
-		sleep(ctx, r.p.opts.PollInterval)
+		r.failed(ctx, "get shard iterator", errors.New("no iterator returned"))
 	case ctx.Err() != nil:
 	case isErr[*types.TrimmedDataAccessException](err):
 		r.trimmed(ctx)
 		r.pos = position{typ: types.ShardIteratorTypeTrimHorizon}
 	case isErr[*types.ResourceNotFoundException](err):
-		r.log.WarnContext(ctx, "shard not found: stopped reading it", slog.String("error", err.Error()))
+		r.log.DebugContext(ctx, "shard not found: stopped reading it", slog.String("error", err.Error()))
 		return true
 	default:
-		r.log.WarnContext(ctx, "get shard iterator failed", slog.String("error", err.Error()))
-		sleep(ctx, r.p.opts.PollInterval)
+		r.failed(ctx, "get shard iterator", err)
 	}
 	return false
+}
+
+// failed reports a failed call and pauses, longer with each failure in a
+// row.
+func (r *shardReader) failed(ctx context.Context, op string, err error) {
+	r.health.fail(ctx, op, err)
+	sleep(ctx, r.p.backoff(r.fails))
+	r.fails++
+}
+
+// succeeded records a call that worked.
+func (r *shardReader) succeeded(ctx context.Context) {
+	if r.fails > 0 {
+		r.fails = 0
+		r.health.ok(ctx)
+	}
 }
 
 // trimmed reports that the records after the reader's position are no longer
@@ -409,8 +573,9 @@ func (r *shardReader) trimmed(ctx context.Context) {
 	r.log.ErrorContext(ctx, "records trimmed from the stream before they were read: lost", slog.String("from", r.pos.seq))
 }
 
-// recordsFailed deals with a failed GetRecords.
-func (r *shardReader) recordsFailed(ctx context.Context, err error) {
+// recordsFailed deals with a failed GetRecords, and reports whether the
+// shard is gone.
+func (r *shardReader) recordsFailed(ctx context.Context, err error) (gone bool) {
 	switch {
 	case ctx.Err() != nil:
 	case isErr[*types.ExpiredIteratorException](err):
@@ -418,10 +583,18 @@ func (r *shardReader) recordsFailed(ctx context.Context, err error) {
 	case isErr[*types.TrimmedDataAccessException](err):
 		r.trimmed(ctx)
 		r.iter, r.pos = nil, position{typ: types.ShardIteratorTypeTrimHorizon}
+	case isErr[*types.ResourceNotFoundException](err):
+		r.log.DebugContext(ctx, "shard not found: stopped reading it", slog.String("error", err.Error()))
+		return true
 	default:
-		r.log.WarnContext(ctx, "get records failed", slog.String("error", err.Error()))
-		sleep(ctx, r.p.opts.PollInterval)
+		r.failed(ctx, "get records", err)
+		if _, network := errors.AsType[net.Error](err); !network {
+			// The iterator may be what is wrong (a server that restarted
+			// does not know it): get a new one at the same position.
+			r.iter = nil
+		}
 	}
+	return false
 }
 
 // handle hands records to the handler. It reports true when the reader may
