@@ -326,7 +326,7 @@ func (b *Bus) PutEvents(ctx context.Context, entries []Entry) (PutEventsResult, 
 		size += entrySize(e)
 	}
 	if size > MaxRequestSize {
-		return PutEventsResult{}, fmt.Errorf("%w: Total size of the entries in the request is over the limit.", ErrValidation)
+		return PutEventsResult{}, fmt.Errorf("%w: total size of the entries in the request is over the limit (%d bytes, at most %d)", ErrValidation, size, MaxRequestSize)
 	}
 	b.mu.Lock()
 	if b.closed {
