@@ -86,7 +86,7 @@ func Example() {
 		fmt.Println(frame)
 	}
 	// Output:
-	// {Matched:1 Filtered:0 Delivered:1 Gone:0 Failed:0 Duplicates:0 Stored:false}
+	// {Matched:1 Filtered:0 Delivered:1 Gone:0 Failed:0 Duplicates:0 Stored:false Split:<nil>}
 	// {"type":"connection_ack"}
 	// {"type":"next","id":"1","payload":{"data":{"messageBroadcast":"hello"}}}
 }

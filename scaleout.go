@@ -420,7 +420,7 @@ func (s *Server) DeliverRange(ctx context.Context, task RangeTask, receives int)
 	fctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	p.id = k.Split
-	p.subs = so.ranges.RangeSubscriptions(fctx, task.Topic, task.Range)
+	p.subs = s.boundedRange(fctx, task)
 	p.log = tr
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -461,6 +461,29 @@ func (s *Server) DeliverRange(ctx context.Context, task RangeTask, receives int)
 		return res, fmt.Errorf("gqlambda: range %d of split %s: %d subscriptions failed on receive %d: the range is dead", k.Index, k.Split, res.Failed, receives)
 	}
 	return res, fmt.Errorf("gqlambda: range %d of split %s: %d subscriptions failed: released for a retry", k.Index, k.Split, res.Failed)
+}
+
+// boundedRange reads task's range with the deadline of Limits.StoreTimeout
+// on each subscription read (and so on each page), as the server's store
+// bounds TopicSubscriptions: a store that hangs fails the range instead of
+// holding the worker until its function times out.
+func (s *Server) boundedRange(ctx context.Context, task RangeTask) iter.Seq2[store.Subscription, error] {
+	return func(yield func(store.Subscription, error) bool) {
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		timer := time.AfterFunc(s.limits.StoreTimeout, func() { cancel(ErrStoreTimeout) })
+		defer timer.Stop()
+		for sub, err := range s.scale.ranges.RangeSubscriptions(ctx, task.Topic, task.Range) {
+			timer.Stop()
+			if err != nil && context.Cause(ctx) == ErrStoreTimeout {
+				err = fmt.Errorf("%w (%s): %w", ErrStoreTimeout, s.limits.StoreTimeout, err)
+			}
+			if !yield(sub, err) {
+				return
+			}
+			timer.Reset(s.limits.StoreTimeout)
+		}
+	}
 }
 
 // checkpoint records, every CheckpointInterval until done is closed, what

@@ -177,7 +177,12 @@ func TestScaleOut(t *testing.T) {
 	mu.Lock()
 	failing["c-200"] = 0
 	mu.Unlock()
-	moved, err := workqueue.Redrive(ctx, client, dlqURL, queueURL, 0)
+	// The dead range's message reaches the dead-letter queue when it is
+	// received after its last visibility timeout.
+	moved := 0
+	for redriveBy := time.Now().Add(30 * time.Second); moved == 0 && err == nil && time.Now().Before(redriveBy); {
+		moved, err = workqueue.Redrive(ctx, client, dlqURL, queueURL, 0)
+	}
 	if err != nil || moved != 1 {
 		t.Fatalf("Redrive: want 1 message moved, got %d, %v", moved, err)
 	}
@@ -211,4 +216,82 @@ func TestScaleOut(t *testing.T) {
 		empty = a.Attributes["ApproximateNumberOfMessages"] == "0" && a.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 	}
 	check("after a duplicate message", 1)
+}
+
+// rangeRecorder is a RangeQueue that keeps what it is sent.
+type rangeRecorder struct {
+	mu    sync.Mutex
+	tasks []gqlambda.RangeTask
+}
+
+func (q *rangeRecorder) SendRanges(_ context.Context, tasks []gqlambda.RangeTask) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.tasks = append(q.tasks, tasks...)
+	return nil
+}
+
+// TestScaleOutDeliverOnce: an event that its source delivers twice is split
+// once (the second Deliver gets the sealed split back, nothing is sent
+// again), and a range delivered twice reaches its subscriptions once.
+func TestScaleOutDeliverOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := memory.New(nil)
+	for i := range 50 {
+		conn := fmt.Sprintf("c%02d", i)
+		if err := st.CreateConnection(ctx, store.Connection{ID: conn, Protocol: "graphql-transport-ws"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateSubscription(ctx, store.Subscription{ConnectionID: conn, ID: "1", Topics: []string{"T"},
+			Query: "subscription { messageBroadcast }", Protocol: "graphql-transport-ws", Endpoint: "https://x/prod"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := &rangeRecorder{}
+	rec := gatewaytest.NewRecorder()
+	srv, err := gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(broadcastSchema(t, "T"), nil), Store: st, Sender: rec,
+		ScaleOut: &gqlambda.ScaleOut{Queue: q, Threshold: 10, RangeSize: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := store.Event{ID: "event-1", Topic: "T", Payload: []byte(`{"message":"m"}`)}
+	first, err := srv.Deliver(ctx, ev)
+	if err != nil || first.Split == nil || first.Split.ID != "event-1" || first.Split.Ranges != 5 || first.Split.Pending != 5 {
+		t.Fatalf("Deliver: want a split event-1 of 5 pending ranges, got %+v (%+v), %v", first, first.Split, err)
+	}
+	again, err := srv.Deliver(ctx, ev)
+	if err != nil || again.Split == nil || again.Split.Ranges != 5 || len(q.tasks) != 5 {
+		t.Fatalf("Deliver again: want the same split and no range sent again, got %+v, %d tasks sent, %v", again.Split, len(q.tasks), err)
+	}
+	for round := range 2 {
+		for _, task := range q.tasks {
+			if _, err := srv.DeliverRange(ctx, task, 1); err != nil {
+				t.Fatalf("round %d: DeliverRange %d: %v", round, task.Index, err)
+			}
+		}
+	}
+	for i := range 50 {
+		if got := len(rec.Frames(fmt.Sprintf("c%02d", i))); got != 1 {
+			t.Errorf("c%02d: %d frames, want 1", i, got)
+		}
+	}
+	status, err := srv.WaitSplit(ctx, "event-1", time.Millisecond)
+	if err != nil || status.Done != 5 || status.Delivered != 50 {
+		t.Errorf("WaitSplit: want 5 ranges done, 50 delivered, got %+v, %v", status, err)
+	}
+}
+
+// TestScaleOutConfig: ScaleOut needs a queue and a store with ranges.
+func TestScaleOutConfig(t *testing.T) {
+	t.Parallel()
+	engine := graphqlgo.New(broadcastSchema(t, "T"), nil)
+	if _, err := gqlambda.New(gqlambda.Config{Engine: engine, Store: memory.New(nil), ScaleOut: &gqlambda.ScaleOut{}}); err == nil {
+		t.Error("ScaleOut without Queue: want an error, got nil")
+	}
+	type plainStore struct{ store.Store }
+	_, err := gqlambda.New(gqlambda.Config{Engine: engine, Store: plainStore{memory.New(nil)}, ScaleOut: &gqlambda.ScaleOut{Queue: &rangeRecorder{}}})
+	if !errors.Is(err, gqlambda.ErrScaleOutStore) {
+		t.Errorf("ScaleOut on a store without ranges: want ErrScaleOutStore, got %v", err)
+	}
 }
