@@ -390,28 +390,7 @@ func (s *Store) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[
 // page, the number of the last entry it examined (the cursor of the next
 // page), and whether entries remain after it.
 func (s *Store) topicPage(topic string, after uint64, page []store.Subscription) ([]store.Subscription, uint64, bool) {
-	now := s.now()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ti := s.topics[topic]
-	if ti == nil {
-		return page, after, false
-	}
-	i, found := slices.BinarySearchFunc(ti.entries, after, func(e *subEntry, seq uint64) int {
-		return cmp.Compare(e.seq, seq)
-	})
-	if found {
-		i++
-	}
-	for ; i < len(ti.entries) && len(page) < pageSize; i++ {
-		e := ti.entries[i]
-		after = e.seq
-		if e.removed || expired(e.sub.ExpiresAt, now) {
-			continue
-		}
-		page = append(page, e.sub)
-	}
-	return page, after, i < len(ti.entries)
+	return s.rangePage(topic, after, 0, page)
 }
 
 // removeSubscription deletes e from every index. The caller holds the write
