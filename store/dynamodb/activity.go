@@ -82,15 +82,9 @@ func (s *Store) updateActivity(ctx context.Context, op, id, update, cond string,
 		return err
 	})
 	if ccf, ok := conditionFailed(err); ok {
-		if len(ccf.Item) == 0 {
-			return fail(store.ErrConnectionNotFound)
-		}
-		ci, err := decodeConnection(ccf.Item)
-		switch {
-		case err != nil:
+		// The item as it was when the condition failed tells why.
+		if err := liveConnection(ccf.Item, now); err != nil {
 			return fail(err)
-		case !ci.live(now):
-			return fail(store.ErrConnectionNotFound)
 		}
 		return nil // live, and already active at or after at
 	}

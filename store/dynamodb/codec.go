@@ -211,6 +211,24 @@ type connItem struct {
 
 // live reports whether the connection exists for the store's methods at
 // now: neither expired nor claimed by a DeleteConnection.
+// liveConnection tells whether item, a connection's item as a failed
+// condition returned it, is a connection still live at now: nil if so,
+// store.ErrConnectionNotFound if it is missing or expired, or the error of
+// decoding it.
+func liveConnection(item map[string]types.AttributeValue, now time.Time) error {
+	if len(item) == 0 {
+		return store.ErrConnectionNotFound
+	}
+	ci, err := decodeConnection(item)
+	if err != nil {
+		return err
+	}
+	if !ci.live(now) {
+		return store.ErrConnectionNotFound
+	}
+	return nil
+}
+
 func (c connItem) live(now time.Time) bool {
 	return c.deletingAt == 0 && !expiredAt(c.expiresAt, now)
 }

@@ -144,15 +144,8 @@ func (s *Store) AcknowledgeConnection(ctx context.Context, id string, connCtx js
 	})
 	if ccf, ok := conditionFailed(err); ok {
 		// The item as it was when the condition failed tells why.
-		if len(ccf.Item) == 0 {
-			return fail(store.ErrConnectionNotFound)
-		}
-		ci, err := decodeConnection(ccf.Item)
-		switch {
-		case err != nil:
+		if err := liveConnection(ccf.Item, now); err != nil {
 			return fail(err)
-		case !ci.live(now):
-			return fail(store.ErrConnectionNotFound)
 		}
 		return fail(store.ErrAlreadyAcknowledged)
 	}
