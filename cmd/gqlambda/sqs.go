@@ -79,7 +79,9 @@ func (c cli) sqsServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("gqlambda sqs serve: %w", err)
 	}
-	hs := &http.Server{Handler: localsqs.New(nil), ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout bounds a slow request body; it outlasts the longest long
+	// poll (20 s), whose wait starts once the body is read.
+	hs := &http.Server{Handler: localsqs.New(nil), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	endpoint := "http://" + ln.Addr().String()
