@@ -177,24 +177,6 @@ func sweeperTerraform(t *testing.T) (*hclsyntax.Body, *hcl.EvalContext) {
 	}}
 }
 
-// refs returns the references (a.b.c) of an attribute's expression.
-func refs(a *hclsyntax.Attribute) []string {
-	var out []string
-	for _, tr := range a.Expr.Variables() {
-		var parts []string
-		for _, step := range tr {
-			switch s := step.(type) {
-			case hcl.TraverseRoot:
-				parts = append(parts, s.Name)
-			case hcl.TraverseAttr:
-				parts = append(parts, s.Name)
-			}
-		}
-		out = append(out, strings.Join(parts, "."))
-	}
-	return out
-}
-
 // refersTo reports whether attribute name of body refers to ref.
 func refersTo(body *hclsyntax.Body, name, ref string) bool {
 	a := body.Attributes[name]
