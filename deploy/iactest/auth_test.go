@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
@@ -304,15 +303,7 @@ type tfAuth struct{ body *hclsyntax.Body }
 
 func loadAuthTerraform(t *testing.T) tfAuth {
 	t.Helper()
-	src, err := os.ReadFile(authTerraformPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, diags := hclparse.NewParser().ParseHCL(src, authTerraformPath)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	return tfAuth{body: file.Body.(*hclsyntax.Body)}
+	return tfAuth{body: readHCL(t, authTerraformPath)}
 }
 
 // block returns the one block of type typ with labels.

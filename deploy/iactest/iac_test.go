@@ -769,6 +769,24 @@ func loadTerraform(t *testing.T) *tfFile {
 	return f
 }
 
+// readHCL parses the Terraform file at path, without evaluating it.
+func readHCL(t *testing.T, path string) *hclsyntax.Body {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, diags := hclparse.NewParser().ParseHCL(src, path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	body, ok := file.Body.(*hclsyntax.Body)
+	if !ok {
+		t.Fatalf("%s: not HCL native syntax", path)
+	}
+	return body
+}
+
 func parseTerraform(src []byte, filename string) (*tfFile, error) {
 	file, diags := hclparse.NewParser().ParseHCL(src, filename)
 	if diags.HasErrors() {

@@ -7,7 +7,6 @@ package iactest
 // close and ping connections.
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -140,15 +138,7 @@ func TestIaCTemplateSweeper(t *testing.T) {
 // and stand-ins for the data sources.
 func sweeperTerraform(t *testing.T) (*hclsyntax.Body, *hcl.EvalContext) {
 	t.Helper()
-	src, err := os.ReadFile(sweeperTerraformPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, diags := hclparse.NewParser().ParseHCL(src, sweeperTerraformPath)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	body := file.Body.(*hclsyntax.Body)
+	body := readHCL(t, sweeperTerraformPath)
 	tables := loadTerraform(t)
 	vars := map[string]cty.Value{}
 	for k, v := range tables.ctx.Variables["var"].AsValueMap() {
