@@ -87,8 +87,7 @@ func (c cli) sqsServe(ctx context.Context, args []string) error {
 	endpoint := "http://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "gqlambda sqs\n  endpoint  %s\n", endpoint)
 	if *queue != "" {
-		client := sqs.New(sqs.Options{BaseEndpoint: aws.String(endpoint), Region: "us-east-1",
-			Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: c.httpClient()})
+		client := c.localSQS(endpoint)
 		attrs := map[string]string{"VisibilityTimeout": fmt.Sprint(int(visibility.Seconds()))}
 		if *dlq != "" {
 			d, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: dlq})
@@ -136,8 +135,7 @@ func (c cli) sqsRedrive(ctx context.Context, args []string) error {
 	}
 	var client *sqs.Client
 	if *endpoint != "" {
-		client = sqs.New(sqs.Options{BaseEndpoint: endpoint, Region: "us-east-1",
-			Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: c.httpClient()})
+		client = c.localSQS(*endpoint)
 	} else {
 		cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(c.httpClient()))
 		if err != nil {
@@ -148,4 +146,11 @@ func (c cli) sqsRedrive(ctx context.Context, args []string) error {
 	moved, err := workqueue.Redrive(ctx, client, *from, *to, *limit)
 	fmt.Fprintf(c.stdout, "moved %d messages\n", moved)
 	return err
+}
+
+// localSQS returns an SQS client of a local endpoint, which takes any
+// credentials.
+func (c cli) localSQS(endpoint string) *sqs.Client {
+	return sqs.New(sqs.Options{BaseEndpoint: aws.String(endpoint), Region: defaultRegion,
+		Credentials: credentials.NewStaticCredentialsProvider(localKey, localKey, ""), HTTPClient: c.httpClient()})
 }
