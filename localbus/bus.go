@@ -344,18 +344,17 @@ func (b *Bus) PutEvents(ctx context.Context, entries []Entry) (PutEventsResult, 
 	res := PutEventsResult{Entries: make([]ResultEntry, len(entries))}
 	now := b.opts.Now()
 	for i, e := range entries {
-		ev, code, msg := b.envelope(e, now)
+		ev, detail, code, msg := b.envelope(e, now)
 		if code != "" {
 			res.Entries[i] = ResultEntry{ErrorCode: code, ErrorMessage: msg}
 			res.FailedEntryCount++
 			continue
 		}
 		res.Entries[i] = ResultEntry{EventID: ev.ID}
-		matchable, err := matchable(ev)
-		if err != nil {
-			// The detail was checked: unreachable but for a bug.
-			return PutEventsResult{}, err
+		if len(rules) == 0 {
+			continue
 		}
+		matchable := matchable(ev, detail)
 		for _, r := range rules {
 			if r.pattern.Match(matchable) {
 				deliveries = append(deliveries, delivery{r, ev})
@@ -382,24 +381,23 @@ func (b *Bus) PutEvents(ctx context.Context, entries []Entry) (PutEventsResult, 
 	return res, nil
 }
 
-// envelope checks an entry and builds its event, or returns the error code
-// and message of its refusal.
-func (b *Bus) envelope(e Entry, now time.Time) (events.EventBridgeEvent, string, string) {
+// envelope checks an entry and builds its event and its decoded detail, or
+// returns the error code and message of its refusal.
+func (b *Bus) envelope(e Entry, now time.Time) (ev events.EventBridgeEvent, detail map[string]any, code, msg string) {
 	switch {
 	case e.EventBusName != "" && e.EventBusName != b.opts.Name && e.EventBusName != b.arn:
-		return events.EventBridgeEvent{}, CodeResourceNotFound, fmt.Sprintf("Event bus %s does not exist.", e.EventBusName)
+		return events.EventBridgeEvent{}, nil, CodeResourceNotFound, fmt.Sprintf("Event bus %s does not exist.", e.EventBusName)
 	case e.Source == "":
-		return events.EventBridgeEvent{}, CodeInvalidArgument, "Parameter Source is not valid. Reason: Source is a required argument."
+		return events.EventBridgeEvent{}, nil, CodeInvalidArgument, "Parameter Source is not valid. Reason: Source is a required argument."
 	case e.DetailType == "":
-		return events.EventBridgeEvent{}, CodeInvalidArgument, "Parameter DetailType is not valid. Reason: DetailType is a required argument."
+		return events.EventBridgeEvent{}, nil, CodeInvalidArgument, "Parameter DetailType is not valid. Reason: DetailType is a required argument."
 	case e.Detail == "":
-		return events.EventBridgeEvent{}, CodeInvalidArgument, "Parameter Detail is not valid. Reason: Detail is a required argument."
+		return events.EventBridgeEvent{}, nil, CodeInvalidArgument, "Parameter Detail is not valid. Reason: Detail is a required argument."
 	case strings.HasPrefix(e.Source, "aws."):
-		return events.EventBridgeEvent{}, CodeNotAuthorized, "Not authorized for the source."
+		return events.EventBridgeEvent{}, nil, CodeNotAuthorized, "Not authorized for the source."
 	}
-	var detail map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(e.Detail), &detail); err != nil || detail == nil {
-		return events.EventBridgeEvent{}, CodeMalformedDetail, "Detail is malformed."
+		return events.EventBridgeEvent{}, nil, CodeMalformedDetail, "Detail is malformed."
 	}
 	t := e.Time
 	if t.IsZero() {
@@ -419,22 +417,28 @@ func (b *Bus) envelope(e Entry, now time.Time) (events.EventBridgeEvent, string,
 		Region:     b.opts.Region,
 		Resources:  resources,
 		Detail:     json.RawMessage(e.Detail),
-	}, "", ""
+	}, detail, "", ""
 }
 
-// matchable is the event as JSON, as patterns see it.
-func matchable(ev events.EventBridgeEvent) (map[string]any, error) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return nil, err
+// matchable is the event as patterns see it: its JSON as encoding/json
+// decodes it, with detail the entry's detail decoded by envelope.
+func matchable(ev events.EventBridgeEvent, detail map[string]any) map[string]any {
+	resources := make([]any, len(ev.Resources))
+	for i, r := range ev.Resources {
+		resources[i] = r
 	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, err
+	return map[string]any{
+		"version":     ev.Version,
+		"id":          ev.ID,
+		"detail-type": ev.DetailType,
+		"source":      ev.Source,
+		"account":     ev.AccountID,
+		// EventBridge writes times to the second, without fraction.
+		"time":      ev.Time.UTC().Format("2006-01-02T15:04:05Z"),
+		"region":    ev.Region,
+		"resources": resources,
+		"detail":    detail,
 	}
-	// EventBridge writes times to the second, without fraction.
-	m["time"] = ev.Time.UTC().Format("2006-01-02T15:04:05Z")
-	return m, nil
 }
 
 // newID returns a random UUID (version 4), the form of EventBridge's ids.

@@ -8,6 +8,7 @@
 //	gqlambda tables describe [flags]               describe them
 //	gqlambda publish [flags] TOPIC [JSON | -]      write an event to the events table
 //	gqlambda bus [flags] -rule 'NAME=URL PATTERN'  serve a local EventBridge bus (see bus.go)
+//	gqlambda sqs serve|redrive [flags]             serve a local SQS endpoint; move a DLQ back (see sqs.go)
 //	gqlambda help [COMMAND]                        print the usage
 //
 // Flags come before the arguments. `gqlambda help COMMAND` and

@@ -79,14 +79,15 @@ func (c cli) sqsServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("gqlambda sqs serve: %w", err)
 	}
-	hs := &http.Server{Handler: localsqs.New(nil), ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout bounds a slow request body; it outlasts the longest long
+	// poll (20 s), whose wait starts once the body is read.
+	hs := &http.Server{Handler: localsqs.New(nil), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	endpoint := "http://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "gqlambda sqs\n  endpoint  %s\n", endpoint)
 	if *queue != "" {
-		client := sqs.New(sqs.Options{BaseEndpoint: aws.String(endpoint), Region: "us-east-1",
-			Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: c.httpClient()})
+		client := c.localSQS(endpoint)
 		attrs := map[string]string{"VisibilityTimeout": fmt.Sprint(int(visibility.Seconds()))}
 		if *dlq != "" {
 			d, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: dlq})
@@ -134,8 +135,7 @@ func (c cli) sqsRedrive(ctx context.Context, args []string) error {
 	}
 	var client *sqs.Client
 	if *endpoint != "" {
-		client = sqs.New(sqs.Options{BaseEndpoint: endpoint, Region: "us-east-1",
-			Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""), HTTPClient: c.httpClient()})
+		client = c.localSQS(*endpoint)
 	} else {
 		cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(c.httpClient()))
 		if err != nil {
@@ -146,4 +146,11 @@ func (c cli) sqsRedrive(ctx context.Context, args []string) error {
 	moved, err := workqueue.Redrive(ctx, client, *from, *to, *limit)
 	fmt.Fprintf(c.stdout, "moved %d messages\n", moved)
 	return err
+}
+
+// localSQS returns an SQS client of a local endpoint, which takes any
+// credentials.
+func (c cli) localSQS(endpoint string) *sqs.Client {
+	return sqs.New(sqs.Options{BaseEndpoint: aws.String(endpoint), Region: defaultRegion,
+		Credentials: credentials.NewStaticCredentialsProvider(localKey, localKey, ""), HTTPClient: c.httpClient()})
 }

@@ -15,8 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
@@ -305,15 +303,7 @@ type tfAuth struct{ body *hclsyntax.Body }
 
 func loadAuthTerraform(t *testing.T) tfAuth {
 	t.Helper()
-	src, err := os.ReadFile(authTerraformPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, diags := hclparse.NewParser().ParseHCL(src, authTerraformPath)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	return tfAuth{body: file.Body.(*hclsyntax.Body)}
+	return tfAuth{body: readHCL(t, authTerraformPath)}
 }
 
 // block returns the one block of type typ with labels.
@@ -338,30 +328,6 @@ func literal(t *testing.T, b *hclsyntax.Body, name string) cty.Value {
 		t.Fatalf("%s: %s is not a literal: %v", a.SrcRange, name, diags)
 	}
 	return v
-}
-
-// refers reports whether an attribute's expression refers to ref (such as
-// aws_lambda_function.auth_authorizer.invoke_arn, indexes left out).
-func refers(b *hclsyntax.Body, name, ref string) bool {
-	a := b.Attributes[name]
-	if a == nil {
-		return false
-	}
-	for _, tr := range a.Expr.Variables() {
-		var parts []string
-		for _, step := range tr {
-			switch s := step.(type) {
-			case hcl.TraverseRoot:
-				parts = append(parts, s.Name)
-			case hcl.TraverseAttr:
-				parts = append(parts, s.Name)
-			}
-		}
-		if strings.Join(parts, ".") == ref {
-			return true
-		}
-	}
-	return false
 }
 
 // TestAuthTerraform: deploy/auth.tf defines the same authorizer as the

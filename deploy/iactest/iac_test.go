@@ -769,6 +769,24 @@ func loadTerraform(t *testing.T) *tfFile {
 	return f
 }
 
+// readHCL parses the Terraform file at path, without evaluating it.
+func readHCL(t *testing.T, path string) *hclsyntax.Body {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, diags := hclparse.NewParser().ParseHCL(src, path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	body, ok := file.Body.(*hclsyntax.Body)
+	if !ok {
+		t.Fatalf("%s: not HCL native syntax", path)
+	}
+	return body
+}
+
 func parseTerraform(src []byte, filename string) (*tfFile, error) {
 	file, diags := hclparse.NewParser().ParseHCL(src, filename)
 	if diags.HasErrors() {
@@ -956,27 +974,40 @@ func (f *tfFile) policy(name string) ([]iamStatement, error) {
 	return out, nil
 }
 
+// refs returns the references (a.b.c) of an attribute's expression.
+func refs(a *hclsyntax.Attribute) []string {
+	var out []string
+	for _, tr := range a.Expr.Variables() {
+		var parts []string
+		for _, step := range tr {
+			switch s := step.(type) {
+			case hcl.TraverseRoot:
+				parts = append(parts, s.Name)
+			case hcl.TraverseAttr:
+				parts = append(parts, s.Name)
+			}
+		}
+		out = append(out, strings.Join(parts, "."))
+	}
+	return out
+}
+
+// refers reports whether an attribute's expression refers to ref (such as
+// aws_lambda_function.auth_authorizer.invoke_arn, indexes left out).
+func refers(b *hclsyntax.Body, name, ref string) bool {
+	a := b.Attributes[name]
+	if a == nil {
+		return false
+	}
+	return slices.Contains(refs(a), ref)
+}
+
 // outputReferences reports whether an output's value refers to the traversal
 // ref (such as data.aws_iam_policy_document.store.json).
 func (f *tfFile) outputReferences(ref string) bool {
 	for _, o := range hclBlocks(f.body, "output") {
-		a := o.Body.Attributes["value"]
-		if a == nil {
-			continue
-		}
-		for _, tr := range a.Expr.Variables() {
-			var parts []string
-			for _, step := range tr {
-				switch s := step.(type) {
-				case hcl.TraverseRoot:
-					parts = append(parts, s.Name)
-				case hcl.TraverseAttr:
-					parts = append(parts, s.Name)
-				}
-			}
-			if strings.Join(parts, ".") == ref {
-				return true
-			}
+		if refers(o.Body, "value", ref) {
+			return true
 		}
 	}
 	return false

@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/graphql-go/graphql"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
@@ -443,15 +442,7 @@ var tfFunctions = []string{"chat-websocket", "chat-stream"}
 
 func loadObservabilityTF(t *testing.T) *tfObservability {
 	t.Helper()
-	src, err := os.ReadFile(observabilityTFPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, diags := hclparse.NewParser().ParseHCL(src, observabilityTFPath)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	body := file.Body.(*hclsyntax.Body)
+	body := readHCL(t, observabilityTFPath)
 	vars, alarms := map[string]cty.Value{}, map[string]cty.Value{}
 	for _, b := range body.Blocks {
 		switch {

@@ -3,14 +3,12 @@ package iactest
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -171,15 +169,7 @@ func loadFanoutTerraform(t *testing.T) *fanoutTF {
 	vars := map[string]cty.Value{}
 	var body *hclsyntax.Body
 	for _, path := range []string{terraformPath, fanoutTerraformPath} {
-		src, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		file, diags := hclparse.NewParser().ParseHCL(src, path)
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		b := file.Body.(*hclsyntax.Body)
+		b := readHCL(t, path)
 		for _, blk := range b.Blocks {
 			if blk.Type == "variable" && blk.Body.Attributes["default"] != nil {
 				v, diags := blk.Body.Attributes["default"].Expr.Value(nil)

@@ -7,7 +7,6 @@ package iactest
 // close and ping connections.
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -140,15 +138,7 @@ func TestIaCTemplateSweeper(t *testing.T) {
 // and stand-ins for the data sources.
 func sweeperTerraform(t *testing.T) (*hclsyntax.Body, *hcl.EvalContext) {
 	t.Helper()
-	src, err := os.ReadFile(sweeperTerraformPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, diags := hclparse.NewParser().ParseHCL(src, sweeperTerraformPath)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	body := file.Body.(*hclsyntax.Body)
+	body := readHCL(t, sweeperTerraformPath)
 	tables := loadTerraform(t)
 	vars := map[string]cty.Value{}
 	for k, v := range tables.ctx.Variables["var"].AsValueMap() {
@@ -175,24 +165,6 @@ func sweeperTerraform(t *testing.T) (*hclsyntax.Body, *hcl.EvalContext) {
 			"aws_caller_identity": one(map[string]cty.Value{"account_id": cty.StringVal("account")}),
 		}),
 	}}
-}
-
-// refs returns the references (a.b.c) of an attribute's expression.
-func refs(a *hclsyntax.Attribute) []string {
-	var out []string
-	for _, tr := range a.Expr.Variables() {
-		var parts []string
-		for _, step := range tr {
-			switch s := step.(type) {
-			case hcl.TraverseRoot:
-				parts = append(parts, s.Name)
-			case hcl.TraverseAttr:
-				parts = append(parts, s.Name)
-			}
-		}
-		out = append(out, strings.Join(parts, "."))
-	}
-	return out
 }
 
 // refersTo reports whether attribute name of body refers to ref.

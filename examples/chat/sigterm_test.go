@@ -45,6 +45,24 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// startChat runs the chat (this test binary, as TestMain does) with args;
+// its output goes to out and its end to exited. It is killed when the test
+// ends.
+func startChat(t *testing.T, args ...string) (cmd *exec.Cmd, out *syncBuffer, exited <-chan error) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "GQLAMBDA_RUN_CHAT=1", "AWS_LAMBDA_FUNCTION_NAME=")
+	out = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, out, done
+}
+
 // TestSIGTERMWhileDynamoDBIsDown: the chat in -dynamodb mode, started while
 // DynamoDB does not answer, says once that it waits for it, and a SIGTERM
 // stops it within 2 seconds, with status 0.
@@ -56,16 +74,7 @@ func TestSIGTERMWhileDynamoDBIsDown(t *testing.T) {
 	dead := l.Addr().String()
 	l.Close()
 
-	cmd := exec.Command(os.Args[0], "-addr", "127.0.0.1:0", "-dynamodb", "http://"+dead)
-	cmd.Env = append(os.Environ(), "GQLAMBDA_RUN_CHAT=1", "AWS_LAMBDA_FUNCTION_NAME=")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	cmd, out, exited := startChat(t, "-addr", "127.0.0.1:0", "-dynamodb", "http://"+dead)
 
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "DynamoDB does not answer") {
@@ -104,16 +113,7 @@ func TestSIGTERMWhileDynamoDBIsDown(t *testing.T) {
 // its stream pollers stop in their backoff), with status 0.
 func TestSIGTERMAfterDynamoDBWentDown(t *testing.T) {
 	d := dynamotest.Own(t)
-	cmd := exec.Command(os.Args[0], "-addr", "127.0.0.1:0", "-dynamodb", d.Endpoint)
-	cmd.Env = append(os.Environ(), "GQLAMBDA_RUN_CHAT=1", "AWS_LAMBDA_FUNCTION_NAME=")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	cmd, out, exited := startChat(t, "-addr", "127.0.0.1:0", "-dynamodb", d.Endpoint)
 
 	deadline := time.Now().Add(60 * time.Second)
 	var wsURL string

@@ -37,6 +37,10 @@ type Apertium struct {
 
 var _ Translator = (*Apertium)(nil)
 
+// waitDelay is how long a run of apertium that was killed at its timeout
+// may take to close its output.
+const waitDelay = time.Second
+
 // NewApertium finds the apertium program and checks that it has every mode
 // opts names. Without the program, or a mode, the error wraps
 // [ErrUnavailable] and says what to install.
@@ -58,7 +62,9 @@ func NewApertium(ctx context.Context, opts ApertiumOptions) (*Apertium, error) {
 	a.command = path
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, a.command, "-l").Output()
+	list := exec.CommandContext(ctx, a.command, "-l")
+	list.WaitDelay = waitDelay
+	out, err := list.Output()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s -l: %w", ErrUnavailable, a.command, err)
 	}
@@ -98,6 +104,10 @@ func (a *Apertium) Translate(ctx context.Context, text, from, to string) (string
 	cmd.Stdin = strings.NewReader(text)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// apertium is a script running a pipeline: killing it at the timeout
+	// leaves the pipeline's programs holding the output pipes, which Run
+	// would wait for. WaitDelay stops waiting for them.
+	cmd.WaitDelay = waitDelay
 	if err := cmd.Run(); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return "", fmt.Errorf("%w: apertium %s: %w", ErrUnavailable, mode, ctxErr)

@@ -113,6 +113,23 @@ func TestApertiumUnavailable(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the timeout took %v", d)
 	}
+	// A hung pipeline, as apertium's wrapper script runs: killing the
+	// script leaves its child holding the output pipe.
+	pipeline := dir + "/pipeline"
+	if err := os.WriteFile(pipeline, []byte("#!/bin/sh\nif [ \"$1\" = -l ]; then echo eng-spa; exit 0; fi\nsleep 30 | cat\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hungPipeline, err := translator.NewApertium(t.Context(), translator.ApertiumOptions{Command: pipeline, Modes: map[string]string{"es": "eng-spa"}, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if _, err := hungPipeline.Translate(t.Context(), "Good morning", "en", "es"); !errors.Is(err, translator.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("hung pipeline: %v, want ErrUnavailable after the timeout", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the timeout of a hung pipeline took %v", d)
+	}
 }
 
 // amazonServer speaks Amazon Translate's JSON protocol (AWS JSON 1.1,

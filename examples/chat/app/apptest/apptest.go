@@ -34,7 +34,7 @@ import (
 // the DynamoDB runs, GQLAMBDA_REDIS_URL for the Redis runs) and are skipped
 // without it.
 func Run(t *testing.T, newEngine app.NewEngine) {
-	dir := e2eDir(t)
+	dir := E2EDir(t)
 	t.Run("GraphQLWS", func(t *testing.T) { graphQLWS(t, newEngine, dir) })
 	t.Run("Legacy", func(t *testing.T) { legacy(t, newEngine, dir) })
 	t.Run("GraphQLOverHTTPAudit", func(t *testing.T) { audit(t, newEngine, dir) })
@@ -47,9 +47,9 @@ func Run(t *testing.T, newEngine app.NewEngine) {
 // Node packages (e2e/) and Chromium.
 const envE2E = "GQLAMBDA_E2E"
 
-// e2eDir returns the e2e folder, failing when scripts/test should have
-// prepared it and did not.
-func e2eDir(t *testing.T) string {
+// E2EDir returns the e2e folder, skipping the test without envE2E and
+// failing when scripts/test should have prepared it and did not.
+func E2EDir(t *testing.T) string {
 	t.Helper()
 	if os.Getenv(envE2E) == "" {
 		t.Skipf("%s is not set: run the tests through scripts/test, which installs the Node clients and Chromium", envE2E)
@@ -87,9 +87,9 @@ func startApp(t *testing.T, newEngine app.NewEngine, opts app.LocalOptions) *app
 	return a
 }
 
-// node runs a Node program of the e2e folder and fails the test with its
-// output when it fails.
-func node(t *testing.T, dir string, env []string, args ...string) string {
+// Node runs a Node program of the e2e folder dir and fails the test with
+// its output when it fails.
+func Node(t *testing.T, dir string, env []string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -191,7 +191,7 @@ func graphQLWS(t *testing.T, newEngine app.NewEngine, dir string) {
 		t.Run(sc.name, func(t *testing.T) {
 			opts := sc.opts(t)
 			a := startApp(t, newEngine, opts)
-			out := node(t, dir, []string{"CHAT_WS_URL=" + a.WebSocketURL}, "--test", "--test-reporter=spec", "graphql-ws.test.mjs")
+			out := Node(t, dir, []string{"CHAT_WS_URL=" + a.WebSocketURL}, "--test", "--test-reporter=spec", "graphql-ws.test.mjs")
 			t.Log(out)
 			waitDisconnected(t, a)
 			expectNoSubscriptions(t, a)
@@ -263,22 +263,16 @@ func expectNoKeys(t *testing.T, prefix string) {
 // and on Redis; the screenshots of the Redis run go to a folder of their
 // own.
 func browser(t *testing.T, newEngine app.NewEngine, dir string) {
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s is set but Chromium is missing (%v): run scripts/e2e-setup", envE2E, err)
-	}
+	chromium := Chromium(t)
 	for _, sc := range scenarios(t) {
 		t.Run(sc.name, func(t *testing.T) {
 			opts := sc.opts(t)
-			artifacts := artifactsDir(dir)
+			artifacts := ArtifactsDir(dir)
 			if sc.name != "memory" {
 				artifacts = filepath.Join(artifacts, sc.name)
 			}
 			a := startApp(t, newEngine, opts)
-			out := node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
+			out := Node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
 			t.Log(out)
 			for _, name := range []string{"chat-sender.png", "chat-receiver.png"} {
 				if fi, err := os.Stat(filepath.Join(artifacts, name)); err != nil || fi.Size() == 0 {
@@ -312,22 +306,36 @@ func expectNoChatEvents(t *testing.T, prefix string) {
 
 func audit(t *testing.T, newEngine app.NewEngine, dir string) {
 	a := startApp(t, newEngine, app.LocalOptions{})
-	out := node(t, dir, nil, "audit.mjs", a.HTTPURL)
+	out := Node(t, dir, nil, "audit.mjs", a.HTTPURL)
 	t.Log(out)
 	// scripts/test prints the table after the run.
 	example := "example"
 	if wd, err := os.Getwd(); err == nil {
 		example = filepath.Base(wd)
 	}
-	path := filepath.Join(artifactsDir(dir), "graphql-http-audit-"+example+".md")
+	path := filepath.Join(ArtifactsDir(dir), "graphql-http-audit-"+example+".md")
 	if err := os.WriteFile(path, []byte("graphql-http audit of examples/"+example+"'s /graphql\n\n"+out), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// artifactsDir is where the end-to-end tests leave what they produce:
-// $GQLAMBDA_ARTIFACTS, default e2e/artifacts.
-func artifactsDir(e2e string) string {
+// Chromium returns the headless Chromium the browser tests drive:
+// $CHROMIUM, default /usr/bin/chromium, failing the test when it is missing.
+func Chromium(t *testing.T) string {
+	t.Helper()
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s is set but Chromium is missing (%v): run scripts/e2e-setup", envE2E, err)
+	}
+	return chromium
+}
+
+// ArtifactsDir is where the end-to-end tests leave what they produce:
+// $GQLAMBDA_ARTIFACTS (default: the e2e folder's artifacts), created.
+func ArtifactsDir(e2e string) string {
 	dir := os.Getenv("GQLAMBDA_ARTIFACTS")
 	if dir == "" {
 		dir = filepath.Join(e2e, "artifacts")
@@ -341,7 +349,7 @@ func legacy(t *testing.T, newEngine app.NewEngine, dir string) {
 		t.Run(sc.name, func(t *testing.T) {
 			opts := sc.opts(t)
 			a := startApp(t, newEngine, opts)
-			out := node(t, dir, []string{"CHAT_WS_URL=" + a.WebSocketURL}, "--test", "--test-reporter=spec", "legacy.test.mjs")
+			out := Node(t, dir, []string{"CHAT_WS_URL=" + a.WebSocketURL}, "--test", "--test-reporter=spec", "legacy.test.mjs")
 			t.Log(out)
 			waitDisconnected(t, a)
 			expectNoSubscriptions(t, a)
@@ -357,19 +365,16 @@ func legacy(t *testing.T, newEngine app.NewEngine, dir string) {
 // graphql-ws client and plain fetch, then the chat page in headless
 // Chromium, which gets its tokens itself.
 func auth(t *testing.T, newEngine app.NewEngine, dir string) {
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
+	chromium := Chromium(t)
 	for _, sc := range scenarios(t) {
 		t.Run(sc.name, func(t *testing.T) {
 			opts := sc.opts(t)
 			opts.Auth = app.AuthDev
 			a := startApp(t, newEngine, opts)
-			out := node(t, dir, []string{"CHAT_URL=" + strings.TrimSuffix(a.URL, "/")}, "--test", "--test-reporter=spec", "auth.test.mjs")
+			out := Node(t, dir, []string{"CHAT_URL=" + strings.TrimSuffix(a.URL, "/")}, "--test", "--test-reporter=spec", "auth.test.mjs")
 			t.Log(out)
-			artifacts := filepath.Join(artifactsDir(dir), "auth-"+sc.name)
-			out = node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
+			artifacts := filepath.Join(ArtifactsDir(dir), "auth-"+sc.name)
+			out = Node(t, dir, []string{"CHROMIUM=" + chromium}, "browser.mjs", a.URL, artifacts)
 			t.Log(out)
 			waitDisconnected(t, a)
 			expectNoSubscriptions(t, a)

@@ -19,7 +19,7 @@ func liveness(t *testing.T, newEngine app.NewEngine, dir string) {
 			opts.SweepInterval = 200 * time.Millisecond
 			opts.Liveness = gqlambda.Liveness{Ping: true, IdleAfter: 300 * time.Millisecond, PongTimeout: 2 * time.Second}
 			a := startApp(t, newEngine, opts)
-			out := node(t, dir, []string{"CHAT_WS_URL=" + a.WebSocketURL}, "--test", "--test-reporter=spec", "liveness.test.mjs")
+			out := Node(t, dir, []string{"CHAT_WS_URL=" + a.WebSocketURL}, "--test", "--test-reporter=spec", "liveness.test.mjs")
 			t.Log(out)
 			waitDisconnected(t, a)
 			expectNoSubscriptions(t, a)
