@@ -347,14 +347,12 @@ func (s *Server) sweepClose(ctx context.Context, conn store.Connection, code int
 	return true
 }
 
-// activityCall runs a call of the activity index within the store timeout.
+// activityCall runs a call of the activity index within the store timeout,
+// as the server's store calls run (storecall.go).
 func (s *Server) activityCall(ctx context.Context, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, s.limits.StoreTimeout, ErrStoreTimeout)
-	defer cancel()
-	err := f(ctx)
-	if err != nil && context.Cause(ctx) == ErrStoreTimeout {
-		return fmt.Errorf("%w (%s): %w", ErrStoreTimeout, s.limits.StoreTimeout, err)
-	}
+	_, err := call(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, f(ctx)
+	})
 	return err
 }
 
