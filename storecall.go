@@ -97,12 +97,22 @@ func (b boundedStore) DeleteSubscription(ctx context.Context, connectionID, id s
 // each page): the deadline is armed while the store is read and disarmed
 // while the caller handles what it yielded.
 func (b boundedStore) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[store.Subscription, error] {
+	return b.subscriptions(ctx, func(ctx context.Context) iter.Seq2[store.Subscription, error] {
+		return b.s.TopicSubscriptions(ctx, topic)
+	})
+}
+
+// subscriptions reads the subscriptions open returns for the context it is
+// given, with the deadline of the timeout on each subscription read, as
+// TopicSubscriptions bounds them; a range of a split publish is read so too
+// (scaleout.go).
+func (b boundedStore) subscriptions(ctx context.Context, open func(context.Context) iter.Seq2[store.Subscription, error]) iter.Seq2[store.Subscription, error] {
 	return func(yield func(store.Subscription, error) bool) {
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		timer := time.AfterFunc(b.timeout, func() { cancel(ErrStoreTimeout) })
 		defer timer.Stop()
-		for sub, err := range b.s.TopicSubscriptions(ctx, topic) {
+		for sub, err := range open(ctx) {
 			timer.Stop()
 			if !yield(sub, b.mark(ctx, err)) {
 				return
