@@ -250,7 +250,10 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 		split.Ranges += len(tasks)
 		return nil
 	}
-	for r, err := range so.ranges.TopicRanges(ctx, p.topic, so.RangeSize) {
+	topicRanges := boundedSeq(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) iter.Seq2[store.Range, error] {
+		return so.ranges.TopicRanges(ctx, p.topic, so.RangeSize)
+	})
+	for r, err := range topicRanges {
 		if err != nil {
 			if split == nil {
 				return PublishResult{}, true, fmt.Errorf("gqlambda: split topic %q: %w", p.topic, err)
@@ -468,8 +471,7 @@ func (s *Server) DeliverRange(ctx context.Context, task RangeTask, receives int)
 // bounds TopicSubscriptions: a store that hangs fails the range instead of
 // holding the worker until its function times out.
 func (s *Server) boundedRange(ctx context.Context, task RangeTask) iter.Seq2[store.Subscription, error] {
-	b := boundedStore{timeout: s.limits.StoreTimeout}
-	return b.subscriptions(ctx, func(ctx context.Context) iter.Seq2[store.Subscription, error] {
+	return boundedSeq(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) iter.Seq2[store.Subscription, error] {
 		return s.scale.ranges.RangeSubscriptions(ctx, task.Topic, task.Range)
 	})
 }

@@ -297,11 +297,22 @@ func TestScaleOutConfig(t *testing.T) {
 	}
 }
 
-// hangingRanges is a store whose range reads, once hang is set, answer
-// nothing until their context ends.
+// hangingRanges is a store whose range reads, once hang is set, and whose
+// reads of a topic's ranges, once hangTopic is set, answer nothing until
+// their context ends.
 type hangingRanges struct {
 	*memory.Store
-	hang atomic.Bool
+	hang, hangTopic atomic.Bool
+}
+
+func (h *hangingRanges) TopicRanges(ctx context.Context, topic string, size int) iter.Seq2[store.Range, error] {
+	if !h.hangTopic.Load() {
+		return h.Store.TopicRanges(ctx, topic, size)
+	}
+	return func(yield func(store.Range, error) bool) {
+		<-ctx.Done()
+		yield(store.Range{}, ctx.Err())
+	}
 }
 
 func (h *hangingRanges) RangeSubscriptions(ctx context.Context, topic string, r store.Range) iter.Seq2[store.Subscription, error] {
@@ -316,7 +327,8 @@ func (h *hangingRanges) RangeSubscriptions(ctx context.Context, topic string, r 
 
 // TestScaleOutRangeStoreHangs: a range whose read hangs fails within
 // Limits.StoreTimeout with ErrStoreTimeout, and is released for a retry,
-// instead of holding its worker.
+// instead of holding its worker; so does a Publish whose read of the
+// topic's ranges hangs, instead of holding its caller.
 func TestScaleOutRangeStoreHangs(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -349,5 +361,15 @@ func TestScaleOutRangeStoreHangs(t *testing.T) {
 	}
 	if !errors.Is(err, gqlambda.ErrStoreTimeout) {
 		t.Errorf("DeliverRange: want ErrStoreTimeout, got %v", err)
+	}
+
+	st.hangTopic.Store(true)
+	began = time.Now()
+	_, err = srv.Publish(ctx, "T", map[string]any{"message": "m"})
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("Publish took %v with a store whose ranges hang, want about %v", took, timeout)
+	}
+	if !errors.Is(err, gqlambda.ErrStoreTimeout) {
+		t.Errorf("Publish: want ErrStoreTimeout, got %v", err)
 	}
 }
