@@ -108,16 +108,33 @@ func (l *limiter) get(id string, now time.Time) *bucket {
 	b := l.buckets[id]
 	if b == nil {
 		if len(l.buckets) >= maxTrackedConnections {
-			for k, v := range l.buckets {
-				if now.Sub(v.last) > idleBucket {
-					delete(l.buckets, k)
-				}
-			}
+			l.evict(now)
 		}
 		b = &bucket{tokens: 1 << 30, last: now} // capped at the burst on first use
 		l.buckets[id] = b
 	}
 	return b
+}
+
+// evict makes room for new buckets; with l.mu held. It drops the buckets
+// idle for idleBucket and, when that leaves more than seven eighths of
+// maxTrackedConnections (a flood of new keys, such as the source addresses
+// of HTTPOptions.RateKey, keeps every bucket in use), arbitrary others down
+// to that: the buckets stay bounded, and the scan runs once per eighth of
+// the bound of new keys rather than for every one. A dropped bucket that
+// was in use starts again full, its strikes forgiven.
+func (l *limiter) evict(now time.Time) {
+	for k, v := range l.buckets {
+		if now.Sub(v.last) > idleBucket {
+			delete(l.buckets, k)
+		}
+	}
+	for k := range l.buckets {
+		if len(l.buckets) <= maxTrackedConnections-maxTrackedConnections/8 {
+			break
+		}
+		delete(l.buckets, k)
+	}
 }
 
 // admitFrame spends a frame of connection id from its budget. A frame over

@@ -32,10 +32,10 @@ type session struct {
 // message handles a $default frame of connection id, whose @connections
 // endpoint is endpoint.
 func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) {
-	log := s.log.With(slog.String("connection_id", id))
 	if !s.admitFrame(ctx, id, endpoint, body) {
 		return
 	}
+	log := s.log.With(slog.String("connection_id", id))
 
 	conn, err := s.store.GetConnection(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {

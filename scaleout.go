@@ -250,7 +250,10 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 		split.Ranges += len(tasks)
 		return nil
 	}
-	for r, err := range so.ranges.TopicRanges(ctx, p.topic, so.RangeSize) {
+	topicRanges := boundedSeq(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) iter.Seq2[store.Range, error] {
+		return so.ranges.TopicRanges(ctx, p.topic, so.RangeSize)
+	})
+	for r, err := range topicRanges {
 		if err != nil {
 			if split == nil {
 				return PublishResult{}, true, fmt.Errorf("gqlambda: split topic %q: %w", p.topic, err)
@@ -468,22 +471,9 @@ func (s *Server) DeliverRange(ctx context.Context, task RangeTask, receives int)
 // bounds TopicSubscriptions: a store that hangs fails the range instead of
 // holding the worker until its function times out.
 func (s *Server) boundedRange(ctx context.Context, task RangeTask) iter.Seq2[store.Subscription, error] {
-	return func(yield func(store.Subscription, error) bool) {
-		ctx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
-		timer := time.AfterFunc(s.limits.StoreTimeout, func() { cancel(ErrStoreTimeout) })
-		defer timer.Stop()
-		for sub, err := range s.scale.ranges.RangeSubscriptions(ctx, task.Topic, task.Range) {
-			timer.Stop()
-			if err != nil && context.Cause(ctx) == ErrStoreTimeout {
-				err = fmt.Errorf("%w (%s): %w", ErrStoreTimeout, s.limits.StoreTimeout, err)
-			}
-			if !yield(sub, err) {
-				return
-			}
-			timer.Reset(s.limits.StoreTimeout)
-		}
-	}
+	return boundedSeq(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) iter.Seq2[store.Subscription, error] {
+		return s.scale.ranges.RangeSubscriptions(ctx, task.Topic, task.Range)
+	})
 }
 
 // checkpoint records, every CheckpointInterval until done is closed, what

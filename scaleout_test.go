@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
@@ -293,5 +294,82 @@ func TestScaleOutConfig(t *testing.T) {
 	_, err := gqlambda.New(gqlambda.Config{Engine: engine, Store: plainStore{memory.New(nil)}, ScaleOut: &gqlambda.ScaleOut{Queue: &rangeRecorder{}}})
 	if !errors.Is(err, gqlambda.ErrScaleOutStore) {
 		t.Errorf("ScaleOut on a store without ranges: want ErrScaleOutStore, got %v", err)
+	}
+}
+
+// hangingRanges is a store whose range reads, once hang is set, and whose
+// reads of a topic's ranges, once hangTopic is set, answer nothing until
+// their context ends.
+type hangingRanges struct {
+	*memory.Store
+	hang, hangTopic atomic.Bool
+}
+
+func (h *hangingRanges) TopicRanges(ctx context.Context, topic string, size int) iter.Seq2[store.Range, error] {
+	if !h.hangTopic.Load() {
+		return h.Store.TopicRanges(ctx, topic, size)
+	}
+	return func(yield func(store.Range, error) bool) {
+		<-ctx.Done()
+		yield(store.Range{}, ctx.Err())
+	}
+}
+
+func (h *hangingRanges) RangeSubscriptions(ctx context.Context, topic string, r store.Range) iter.Seq2[store.Subscription, error] {
+	if !h.hang.Load() {
+		return h.Store.RangeSubscriptions(ctx, topic, r)
+	}
+	return func(yield func(store.Subscription, error) bool) {
+		<-ctx.Done()
+		yield(store.Subscription{}, ctx.Err())
+	}
+}
+
+// TestScaleOutRangeStoreHangs: a range whose read hangs fails within
+// Limits.StoreTimeout with ErrStoreTimeout, and is released for a retry,
+// instead of holding its worker; so does a Publish whose read of the
+// topic's ranges hangs, instead of holding its caller.
+func TestScaleOutRangeStoreHangs(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := &hangingRanges{Store: memory.New(nil)}
+	for i := range 20 {
+		conn := fmt.Sprintf("c%02d", i)
+		if err := st.CreateConnection(ctx, store.Connection{ID: conn, Protocol: "graphql-transport-ws"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateSubscription(ctx, store.Subscription{ConnectionID: conn, ID: "1", Topics: []string{"T"},
+			Query: "subscription { messageBroadcast }", Protocol: "graphql-transport-ws", Endpoint: "https://x/prod"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := &rangeRecorder{}
+	const timeout = 100 * time.Millisecond
+	srv, err := gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(broadcastSchema(t, "T"), nil), Store: st, Sender: gatewaytest.NewRecorder(),
+		ScaleOut: &gqlambda.ScaleOut{Queue: q, Threshold: 10, RangeSize: 10}, Limits: gqlambda.Limits{StoreTimeout: timeout}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := srv.Publish(ctx, "T", map[string]any{"message": "m"}); err != nil || res.Split == nil || len(q.tasks) != 2 {
+		t.Fatalf("Publish: want a split of 2 ranges, got %+v, %d tasks, %v", res, len(q.tasks), err)
+	}
+	st.hang.Store(true)
+	began := time.Now()
+	_, err = srv.DeliverRange(ctx, q.tasks[0], 1)
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("DeliverRange took %v with a store that hangs, want about %v", took, timeout)
+	}
+	if !errors.Is(err, gqlambda.ErrStoreTimeout) {
+		t.Errorf("DeliverRange: want ErrStoreTimeout, got %v", err)
+	}
+
+	st.hangTopic.Store(true)
+	began = time.Now()
+	_, err = srv.Publish(ctx, "T", map[string]any{"message": "m"})
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("Publish took %v with a store whose ranges hang, want about %v", took, timeout)
+	}
+	if !errors.Is(err, gqlambda.ErrStoreTimeout) {
+		t.Errorf("Publish: want ErrStoreTimeout, got %v", err)
 	}
 }

@@ -97,14 +97,24 @@ func (b boundedStore) DeleteSubscription(ctx context.Context, connectionID, id s
 // each page): the deadline is armed while the store is read and disarmed
 // while the caller handles what it yielded.
 func (b boundedStore) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[store.Subscription, error] {
-	return func(yield func(store.Subscription, error) bool) {
+	return boundedSeq(b, ctx, func(ctx context.Context) iter.Seq2[store.Subscription, error] {
+		return b.s.TopicSubscriptions(ctx, topic)
+	})
+}
+
+// boundedSeq reads the sequence open returns for the context it is given,
+// with the deadline of b's timeout on each item read, as TopicSubscriptions
+// bounds them; the ranges of a topic and the subscriptions of a range, in
+// a split publish, are read so too (scaleout.go).
+func boundedSeq[T any](b boundedStore, ctx context.Context, open func(context.Context) iter.Seq2[T, error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		timer := time.AfterFunc(b.timeout, func() { cancel(ErrStoreTimeout) })
 		defer timer.Stop()
-		for sub, err := range b.s.TopicSubscriptions(ctx, topic) {
+		for v, err := range open(ctx) {
 			timer.Stop()
-			if !yield(sub, b.mark(ctx, err)) {
+			if !yield(v, b.mark(ctx, err)) {
 				return
 			}
 			timer.Reset(b.timeout)

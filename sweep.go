@@ -305,7 +305,7 @@ func (s *Server) sweepOne(ctx context.Context, conn store.Connection, now time.T
 			c.failed.Add(1)
 		default:
 			c.pinged.Add(1)
-			if err := s.activityCall(ctx, func(ctx context.Context) error { return s.activity.RecordPing(ctx, conn.ID, now) }); err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
+			if err := s.record(ctx, s.activity.RecordPing, conn.ID, now); err != nil {
 				s.reportError(ctx, fmt.Errorf("gqlambda: sweep: record ping of connection %s: %w", conn.ID, err), slog.String("connection_id", conn.ID))
 				c.failed.Add(1)
 			}
@@ -328,7 +328,7 @@ func (s *Server) sweepOne(ctx context.Context, conn store.Connection, now time.T
 		default:
 			// Alive: check again once it has been idle for IdleAfter more.
 			c.alive.Add(1)
-			if err := s.activityCall(ctx, func(ctx context.Context) error { return s.activity.RecordActivity(ctx, conn.ID, now) }); err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
+			if err := s.record(ctx, s.activity.RecordActivity, conn.ID, now); err != nil {
 				s.reportError(ctx, fmt.Errorf("gqlambda: sweep: record activity of connection %s: %w", conn.ID, err), slog.String("connection_id", conn.ID))
 				c.failed.Add(1)
 			}
@@ -347,13 +347,16 @@ func (s *Server) sweepClose(ctx context.Context, conn store.Connection, code int
 	return true
 }
 
-// activityCall runs a call of the activity index within the store timeout.
-func (s *Server) activityCall(ctx context.Context, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, s.limits.StoreTimeout, ErrStoreTimeout)
-	defer cancel()
-	err := f(ctx)
-	if err != nil && context.Cause(ctx) == ErrStoreTimeout {
-		return fmt.Errorf("%w (%s): %w", ErrStoreTimeout, s.limits.StoreTimeout, err)
+// record runs a write of the activity index (its RecordActivity or
+// RecordPing) for connection id at at, within the store timeout as the
+// server's store calls run (storecall.go). A connection deleted meanwhile
+// is no failure: it returns nil.
+func (s *Server) record(ctx context.Context, write func(ctx context.Context, id string, at time.Time) error, id string, at time.Time) error {
+	_, err := call(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, write(ctx, id, at)
+	})
+	if errors.Is(err, store.ErrConnectionNotFound) {
+		return nil
 	}
 	return err
 }
@@ -372,8 +375,7 @@ func (s *Server) recordActivity(ctx context.Context, conn store.Connection) {
 	if !awaitingPong(conn) && now.Sub(conn.LastActiveAt) < s.liveness.Granularity {
 		return
 	}
-	err := s.activityCall(ctx, func(ctx context.Context) error { return s.activity.RecordActivity(ctx, conn.ID, now) })
-	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
+	if err := s.record(ctx, s.activity.RecordActivity, conn.ID, now); err != nil {
 		s.reportError(ctx, fmt.Errorf("gqlambda: record activity of connection %s: %w", conn.ID, err), slog.String("connection_id", conn.ID))
 	}
 }
