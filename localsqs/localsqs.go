@@ -269,18 +269,9 @@ func (s *Server) do(ctx context.Context, action string, body []byte) (any, error
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		if err := checkBatch(len(in.Entries), func(i int) string { return in.Entries[i].ID }); err != nil {
-			return nil, err
-		}
-		out := batchOut[sendResult]{Successful: []sendResult{}, Failed: []batchError{}}
-		for _, e := range in.Entries {
-			if res, err := s.send(q, e); err != nil {
-				out.Failed = append(out.Failed, entryError(e.ID, err))
-			} else {
-				out.Successful = append(out.Successful, res)
-			}
-		}
-		return out, nil
+		return batch(in.Entries, func(e sendEntry) string { return e.ID }, func(e sendEntry) (sendResult, error) {
+			return s.send(q, e)
+		})
 	case "ReceiveMessage":
 		var in struct {
 			MaxNumberOfMessages int
@@ -298,27 +289,17 @@ func (s *Server) do(ctx context.Context, action string, body []byte) (any, error
 		}
 		return struct{}{}, s.deleteMessage(q, in.ReceiptHandle)
 	case "DeleteMessageBatch":
-		var in struct {
-			Entries []struct {
-				ID            string `json:"Id"`
-				ReceiptHandle string
-			}
+		type entry struct {
+			ID            string `json:"Id"`
+			ReceiptHandle string
 		}
+		var in struct{ Entries []entry }
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		if err := checkBatch(len(in.Entries), func(i int) string { return in.Entries[i].ID }); err != nil {
-			return nil, err
-		}
-		out := batchOut[idOnly]{Successful: []idOnly{}, Failed: []batchError{}}
-		for _, e := range in.Entries {
-			if err := s.deleteMessage(q, e.ReceiptHandle); err != nil {
-				out.Failed = append(out.Failed, entryError(e.ID, err))
-			} else {
-				out.Successful = append(out.Successful, idOnly{e.ID})
-			}
-		}
-		return out, nil
+		return batch(in.Entries, func(e entry) string { return e.ID }, func(e entry) (idOnly, error) {
+			return idOnly{e.ID}, s.deleteMessage(q, e.ReceiptHandle)
+		})
 	case "ChangeMessageVisibility":
 		var in struct {
 			ReceiptHandle     string
@@ -329,28 +310,18 @@ func (s *Server) do(ctx context.Context, action string, body []byte) (any, error
 		}
 		return struct{}{}, s.changeVisibility(q, in.ReceiptHandle, in.VisibilityTimeout)
 	case "ChangeMessageVisibilityBatch":
-		var in struct {
-			Entries []struct {
-				ID                string `json:"Id"`
-				ReceiptHandle     string
-				VisibilityTimeout int
-			}
+		type entry struct {
+			ID                string `json:"Id"`
+			ReceiptHandle     string
+			VisibilityTimeout int
 		}
+		var in struct{ Entries []entry }
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		if err := checkBatch(len(in.Entries), func(i int) string { return in.Entries[i].ID }); err != nil {
-			return nil, err
-		}
-		out := batchOut[idOnly]{Successful: []idOnly{}, Failed: []batchError{}}
-		for _, e := range in.Entries {
-			if err := s.changeVisibility(q, e.ReceiptHandle, e.VisibilityTimeout); err != nil {
-				out.Failed = append(out.Failed, entryError(e.ID, err))
-			} else {
-				out.Successful = append(out.Successful, idOnly{e.ID})
-			}
-		}
-		return out, nil
+		return batch(in.Entries, func(e entry) string { return e.ID }, func(e entry) (idOnly, error) {
+			return idOnly{e.ID}, s.changeVisibility(q, e.ReceiptHandle, e.VisibilityTimeout)
+		})
 	}
 	return nil, badRequest("UnsupportedOperation", "action %s is not served by the emulator", action)
 }
@@ -395,25 +366,34 @@ func entryError(id string, err error) batchError {
 
 var batchIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 
-// checkBatch checks the number and ids of a batch's entries.
-func checkBatch(n int, id func(int) string) error {
-	switch {
+// batch answers a batch action: it checks the number and ids of entries,
+// then does each entry, answering its result or its error.
+func batch[E, R any](entries []E, id func(E) string, do func(E) (R, error)) (any, error) {
+	switch n := len(entries); {
 	case n == 0:
-		return badRequest("EmptyBatchRequest", "the batch has no entries")
+		return nil, badRequest("EmptyBatchRequest", "the batch has no entries")
 	case n > maxBatch:
-		return badRequest("TooManyEntriesInBatchRequest", "the batch has %d entries, at most %d", n, maxBatch)
+		return nil, badRequest("TooManyEntriesInBatchRequest", "the batch has %d entries, at most %d", n, maxBatch)
 	}
 	seen := map[string]bool{}
-	for i := range n {
-		if !batchIDRE.MatchString(id(i)) {
-			return badRequest("InvalidBatchEntryId", "batch entry id %q is not 1 to 80 letters, digits, - and _", id(i))
+	for _, e := range entries {
+		if !batchIDRE.MatchString(id(e)) {
+			return nil, badRequest("InvalidBatchEntryId", "batch entry id %q is not 1 to 80 letters, digits, - and _", id(e))
 		}
-		if seen[id(i)] {
-			return badRequest("BatchEntryIdsNotDistinct", "batch entry id %q appears twice", id(i))
+		if seen[id(e)] {
+			return nil, badRequest("BatchEntryIdsNotDistinct", "batch entry id %q appears twice", id(e))
 		}
-		seen[id(i)] = true
+		seen[id(e)] = true
 	}
-	return nil
+	out := batchOut[R]{Successful: []R{}, Failed: []batchError{}}
+	for _, e := range entries {
+		if res, err := do(e); err != nil {
+			out.Failed = append(out.Failed, entryError(id(e), err))
+		} else {
+			out.Successful = append(out.Successful, res)
+		}
+	}
+	return out, nil
 }
 
 var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
