@@ -59,6 +59,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one debug record per request. Default: discard.
 	Logger *slog.Logger
+	// BodyTimeout bounds the reading of a request's body, so that a client
+	// that sends it slowly or never is answered and does not hold a
+	// handler. Default 5 s.
+	BodyTimeout time.Duration
 }
 
 // Server is the emulator, an http.Handler. It is safe for concurrent use.
@@ -84,6 +88,9 @@ func New(opts *Options) *Server {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 5 * time.Second
 	}
 	return &Server{o: o, queues: map[string]*queue{}, wake: make(chan struct{})}
 }
@@ -138,7 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badRequest("InvalidAction", "X-Amz-Target %q is not an SQS action of the JSON protocol (the query protocol is not served)", target))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+	body, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, badRequest("InvalidParameterValue", "reading the request: %v", err))
 		return
@@ -165,6 +172,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.Header().Set("x-amzn-RequestId", rand.Text())
 	w.Write(b)
+}
+
+// readBody reads up to maxRequestBytes+1 bytes of the request's body
+// within Options.BodyTimeout. The deadline is lifted once the whole body is
+// read, so that it bounds the body only, not the rest of the request (a
+// long poll); it stays when the body is not read whole, so that the
+// server's discarding of the rest ends too. A ResponseWriter without read
+// deadlines reads without one.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout)) == nil
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+	if deadline && err == nil && len(body) <= maxRequestBytes {
+		rc.SetReadDeadline(time.Time{})
+	}
+	return body, err
 }
 
 func (s *Server) fail(w http.ResponseWriter, e *apiError) {
