@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -72,7 +74,7 @@ func (e *ESM) Run(ctx context.Context) error {
 	}
 	arn := e.QueueARN
 	if arn == "" {
-		arn = "arn:aws:sqs:us-east-1:" + accountID + ":" + e.QueueURL[lastSlash(e.QueueURL)+1:]
+		arn = "arn:aws:sqs:us-east-1:" + accountID + ":" + e.QueueURL[strings.LastIndexByte(e.QueueURL, '/')+1:]
 	}
 	n := e.MaxConcurrency
 	if n <= 0 {
@@ -84,15 +86,6 @@ func (e *ESM) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
-}
-
-func lastSlash(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '/' {
-			return i
-		}
-	}
-	return -1
 }
 
 func (e *ESM) poll(ctx context.Context, log *slog.Logger, batch int, wait time.Duration, arn string) {
@@ -121,10 +114,10 @@ func (e *ESM) poll(ctx context.Context, log *slog.Logger, batch int, wait time.D
 				attrs[k] = v
 			}
 			ev.Records[i] = lambdaevents.SQSMessage{
-				MessageId: deref(m.MessageId), ReceiptHandle: deref(m.ReceiptHandle), Body: deref(m.Body),
-				Md5OfBody: deref(m.MD5OfBody), Attributes: attrs, EventSource: "aws:sqs", EventSourceARN: arn, AWSRegion: "us-east-1",
+				MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
+				Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: attrs, EventSource: "aws:sqs", EventSourceARN: arn, AWSRegion: "us-east-1",
 			}
-			handles[deref(m.MessageId)] = deref(m.ReceiptHandle)
+			handles[aws.ToString(m.MessageId)] = aws.ToString(m.ReceiptHandle)
 		}
 		// An invocation runs to its end even when ctx ends, as Lambda lets
 		// a running invocation finish.
@@ -161,13 +154,6 @@ func (e *ESM) invoke(ctx context.Context, ev lambdaevents.SQSEvent) (resp lambda
 		}
 	}()
 	return e.Handler(ctx, ev)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -59,6 +59,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives one debug record per request. Default: discard.
 	Logger *slog.Logger
+	// BodyTimeout bounds the reading of a request's body, so that a client
+	// that sends it slowly or never is answered and does not hold a
+	// handler. Default 5 s.
+	BodyTimeout time.Duration
 }
 
 // Server is the emulator, an http.Handler. It is safe for concurrent use.
@@ -84,6 +88,9 @@ func New(opts *Options) *Server {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 5 * time.Second
 	}
 	return &Server{o: o, queues: map[string]*queue{}, wake: make(chan struct{})}
 }
@@ -138,7 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badRequest("InvalidAction", "X-Amz-Target %q is not an SQS action of the JSON protocol (the query protocol is not served)", target))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+	body, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, badRequest("InvalidParameterValue", "reading the request: %v", err))
 		return
@@ -165,6 +172,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.Header().Set("x-amzn-RequestId", rand.Text())
 	w.Write(b)
+}
+
+// readBody reads up to maxRequestBytes+1 bytes of the request's body
+// within Options.BodyTimeout. The deadline is lifted once the whole body is
+// read, so that it bounds the body only, not the rest of the request (a
+// long poll); it stays when the body is not read whole, so that the
+// server's discarding of the rest ends too. A ResponseWriter without read
+// deadlines reads without one.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout)) == nil
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
+	if deadline && err == nil && len(body) <= maxRequestBytes {
+		rc.SetReadDeadline(time.Time{})
+	}
+	return body, err
 }
 
 func (s *Server) fail(w http.ResponseWriter, e *apiError) {
@@ -269,18 +292,9 @@ func (s *Server) do(ctx context.Context, action string, body []byte) (any, error
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		if err := checkBatch(len(in.Entries), func(i int) string { return in.Entries[i].ID }); err != nil {
-			return nil, err
-		}
-		out := batchOut[sendResult]{Successful: []sendResult{}, Failed: []batchError{}}
-		for _, e := range in.Entries {
-			if res, err := s.send(q, e); err != nil {
-				out.Failed = append(out.Failed, entryError(e.ID, err))
-			} else {
-				out.Successful = append(out.Successful, res)
-			}
-		}
-		return out, nil
+		return batch(in.Entries, func(e sendEntry) string { return e.ID }, func(e sendEntry) (sendResult, error) {
+			return s.send(q, e)
+		})
 	case "ReceiveMessage":
 		var in struct {
 			MaxNumberOfMessages int
@@ -298,27 +312,17 @@ func (s *Server) do(ctx context.Context, action string, body []byte) (any, error
 		}
 		return struct{}{}, s.deleteMessage(q, in.ReceiptHandle)
 	case "DeleteMessageBatch":
-		var in struct {
-			Entries []struct {
-				ID            string `json:"Id"`
-				ReceiptHandle string
-			}
+		type entry struct {
+			ID            string `json:"Id"`
+			ReceiptHandle string
 		}
+		var in struct{ Entries []entry }
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		if err := checkBatch(len(in.Entries), func(i int) string { return in.Entries[i].ID }); err != nil {
-			return nil, err
-		}
-		out := batchOut[idOnly]{Successful: []idOnly{}, Failed: []batchError{}}
-		for _, e := range in.Entries {
-			if err := s.deleteMessage(q, e.ReceiptHandle); err != nil {
-				out.Failed = append(out.Failed, entryError(e.ID, err))
-			} else {
-				out.Successful = append(out.Successful, idOnly{e.ID})
-			}
-		}
-		return out, nil
+		return batch(in.Entries, func(e entry) string { return e.ID }, func(e entry) (idOnly, error) {
+			return idOnly{e.ID}, s.deleteMessage(q, e.ReceiptHandle)
+		})
 	case "ChangeMessageVisibility":
 		var in struct {
 			ReceiptHandle     string
@@ -329,28 +333,18 @@ func (s *Server) do(ctx context.Context, action string, body []byte) (any, error
 		}
 		return struct{}{}, s.changeVisibility(q, in.ReceiptHandle, in.VisibilityTimeout)
 	case "ChangeMessageVisibilityBatch":
-		var in struct {
-			Entries []struct {
-				ID                string `json:"Id"`
-				ReceiptHandle     string
-				VisibilityTimeout int
-			}
+		type entry struct {
+			ID                string `json:"Id"`
+			ReceiptHandle     string
+			VisibilityTimeout int
 		}
+		var in struct{ Entries []entry }
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		if err := checkBatch(len(in.Entries), func(i int) string { return in.Entries[i].ID }); err != nil {
-			return nil, err
-		}
-		out := batchOut[idOnly]{Successful: []idOnly{}, Failed: []batchError{}}
-		for _, e := range in.Entries {
-			if err := s.changeVisibility(q, e.ReceiptHandle, e.VisibilityTimeout); err != nil {
-				out.Failed = append(out.Failed, entryError(e.ID, err))
-			} else {
-				out.Successful = append(out.Successful, idOnly{e.ID})
-			}
-		}
-		return out, nil
+		return batch(in.Entries, func(e entry) string { return e.ID }, func(e entry) (idOnly, error) {
+			return idOnly{e.ID}, s.changeVisibility(q, e.ReceiptHandle, e.VisibilityTimeout)
+		})
 	}
 	return nil, badRequest("UnsupportedOperation", "action %s is not served by the emulator", action)
 }
@@ -395,25 +389,34 @@ func entryError(id string, err error) batchError {
 
 var batchIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 
-// checkBatch checks the number and ids of a batch's entries.
-func checkBatch(n int, id func(int) string) error {
-	switch {
+// batch answers a batch action: it checks the number and ids of entries,
+// then does each entry, answering its result or its error.
+func batch[E, R any](entries []E, id func(E) string, do func(E) (R, error)) (any, error) {
+	switch n := len(entries); {
 	case n == 0:
-		return badRequest("EmptyBatchRequest", "the batch has no entries")
+		return nil, badRequest("EmptyBatchRequest", "the batch has no entries")
 	case n > maxBatch:
-		return badRequest("TooManyEntriesInBatchRequest", "the batch has %d entries, at most %d", n, maxBatch)
+		return nil, badRequest("TooManyEntriesInBatchRequest", "the batch has %d entries, at most %d", n, maxBatch)
 	}
 	seen := map[string]bool{}
-	for i := range n {
-		if !batchIDRE.MatchString(id(i)) {
-			return badRequest("InvalidBatchEntryId", "batch entry id %q is not 1 to 80 letters, digits, - and _", id(i))
+	for _, e := range entries {
+		if !batchIDRE.MatchString(id(e)) {
+			return nil, badRequest("InvalidBatchEntryId", "batch entry id %q is not 1 to 80 letters, digits, - and _", id(e))
 		}
-		if seen[id(i)] {
-			return badRequest("BatchEntryIdsNotDistinct", "batch entry id %q appears twice", id(i))
+		if seen[id(e)] {
+			return nil, badRequest("BatchEntryIdsNotDistinct", "batch entry id %q appears twice", id(e))
 		}
-		seen[id(i)] = true
+		seen[id(e)] = true
 	}
-	return nil
+	out := batchOut[R]{Successful: []R{}, Failed: []batchError{}}
+	for _, e := range entries {
+		if res, err := do(e); err != nil {
+			out.Failed = append(out.Failed, entryError(id(e), err))
+		} else {
+			out.Successful = append(out.Successful, res)
+		}
+	}
+	return out, nil
 }
 
 var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)

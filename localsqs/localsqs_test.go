@@ -1,10 +1,12 @@
 package localsqs_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -257,4 +259,40 @@ func FuzzServeHTTP(f *testing.F) {
 			t.Fatalf("answer is not a JSON object: %q", w.Body)
 		}
 	})
+}
+
+// TestBodyTimeout: a request whose body does not come is answered with 400
+// once Options.BodyTimeout passes, and the deadline ends with the body: a
+// long poll longer than it waits its whole time.
+func TestBodyTimeout(t *testing.T) {
+	ts := httptest.NewServer(localsqs.New(&localsqs.Options{BodyTimeout: 200 * time.Millisecond}))
+	t.Cleanup(ts.Close)
+
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AmazonSQS.ListQueues\r\nContent-Length: 100\r\n\r\n{")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("a request without its body: want an answer, got %v after %v", err, time.Since(start))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || time.Since(start) > 2*time.Second {
+		t.Errorf("a request without its body: want 400 within 2 s, got %d after %v", resp.StatusCode, time.Since(start))
+	}
+
+	c := sqs.New(sqs.Options{BaseEndpoint: aws.String(ts.URL), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	url, _ := mustQueue(t, c, "q", nil)
+	start = time.Now()
+	if got := receive(t, c, url, 1, 1); len(got) != 0 {
+		t.Fatalf("empty queue: want no message, got %d", len(got))
+	}
+	if waited := time.Since(start); waited < 900*time.Millisecond {
+		t.Errorf("long poll of 1 s with a body timeout of 200 ms: answered after %v", waited)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -77,15 +78,15 @@ func (q *SQS) sendBatch(ctx context.Context, entries []sqstypes.SendMessageBatch
 		failed := map[string]bool{}
 		var errs []error
 		for _, f := range out.Failed {
-			failed[deref(f.Id)] = true
-			errs = append(errs, fmt.Errorf("entry %s: %s: %s", deref(f.Id), deref(f.Code), deref(f.Message)))
+			failed[aws.ToString(f.Id)] = true
+			errs = append(errs, fmt.Errorf("entry %s: %s: %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
 		}
 		if attempt == maxAttempts {
 			return fmt.Errorf("workqueue: %d of %d messages refused after %d attempts: %w", len(out.Failed), len(entries), attempt, errors.Join(errs...))
 		}
 		var again []sqstypes.SendMessageBatchRequestEntry
 		for _, e := range entries {
-			if failed[deref(e.Id)] {
+			if failed[aws.ToString(e.Id)] {
 				again = append(again, e)
 			}
 		}
@@ -128,11 +129,11 @@ func Redrive(ctx context.Context, client API, fromURL, toURL string, limit int) 
 		// queue.
 		failed := map[string]bool{}
 		for _, f := range sent.Failed {
-			failed[deref(f.Id)] = true
+			failed[aws.ToString(f.Id)] = true
 		}
 		var keep []sqstypes.DeleteMessageBatchRequestEntry
 		for _, e := range del.Entries {
-			if !failed[deref(e.Id)] {
+			if !failed[aws.ToString(e.Id)] {
 				keep = append(keep, e)
 			}
 		}
@@ -148,11 +149,4 @@ func Redrive(ctx context.Context, client API, fromURL, toURL string, limit int) 
 		}
 	}
 	return moved, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -160,9 +161,9 @@ func seed(ctx context.Context, cfg scaleapp.Config, args []string) error {
 				return nil
 			}
 			for id := range ids {
-				conn := clone(connItem.Item)
+				conn := maps.Clone(connItem.Item)
 				conn[dynamodb.AttrID] = &types.AttributeValueMemberS{Value: id}
-				sub := clone(subItem.Item)
+				sub := maps.Clone(subItem.Item)
 				sub[dynamodb.AttrSK] = &types.AttributeValueMemberS{Value: sortKey(id, "1")}
 				sub[dynamodb.AttrConnectionID] = &types.AttributeValueMemberS{Value: id}
 				batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: conn}}, types.WriteRequest{PutRequest: &types.PutRequest{Item: sub}})
@@ -230,14 +231,6 @@ func seed(ctx context.Context, cfg scaleapp.Config, args []string) error {
 // handler's item at this key, so a change of the layout fails the seed.
 func sortKey(connID, subID string) string {
 	return strconv.Itoa(len(connID)) + ":" + connID + ":" + subID
-}
-
-func clone(it map[string]types.AttributeValue) map[string]types.AttributeValue {
-	out := make(map[string]types.AttributeValue, len(it))
-	for k, v := range it {
-		out[k] = v
-	}
-	return out
 }
 
 // publish publishes one event through the scale-out path, waits for the

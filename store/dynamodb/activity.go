@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gqlambda/gqlambda/store"
 )
@@ -40,7 +39,7 @@ func (s *Store) RecordActivity(ctx context.Context, id string, at time.Time) err
 	cond := x.use(liveCondition + " AND (attribute_not_exists(#lastActive) OR #lastActive < :at)")
 	x.value("at", num(millis(at)))
 	x.value("shard", str(activityShard(id)))
-	return s.updateActivity(ctx, "record activity of", id, update, cond, &x)
+	return s.updateConnection(ctx, "record activity of", id, update, cond, &x, nil)
 }
 
 // RecordPing sets the connection's pingedAt to at, in one conditional
@@ -51,47 +50,7 @@ func (s *Store) RecordPing(ctx context.Context, id string, at time.Time) error {
 	update := x.use("SET #pingedAt = :at")
 	cond := x.use(liveCondition)
 	x.value("at", num(millis(at)))
-	return s.updateActivity(ctx, "record ping of", id, update, cond, &x)
-}
-
-// updateActivity runs a conditional update of connection id's item. A
-// failed condition is ErrConnectionNotFound when the item (as it was) is
-// not live, and success otherwise.
-func (s *Store) updateActivity(ctx context.Context, op, id, update, cond string, x *expr) error {
-	fail := func(err error) error { return fmt.Errorf("dynamodb: %s connection %q: %w", op, id, err) }
-	t, err := s.begin(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	if id == "" {
-		return fail(store.ErrConnectionNotFound)
-	}
-	now := s.now()
-	x.value("now", num(now.UnixMilli()))
-	in := &dynamodb.UpdateItemInput{
-		TableName:                           &t.Connections,
-		Key:                                 item{AttrID: str(id)},
-		UpdateExpression:                    &update,
-		ConditionExpression:                 &cond,
-		ExpressionAttributeNames:            x.attrNames(),
-		ExpressionAttributeValues:           x.attrValues(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	err = s.write(ctx, op+" connection", func() error {
-		_, err := s.api.UpdateItem(ctx, in)
-		return err
-	})
-	if ccf, ok := conditionFailed(err); ok {
-		// The item as it was when the condition failed tells why.
-		if err := liveConnection(ccf.Item, now); err != nil {
-			return fail(err)
-		}
-		return nil // live, and already active at or after at
-	}
-	if err != nil {
-		return fail(err)
-	}
-	return nil
+	return s.updateConnection(ctx, "record ping of", id, update, cond, &x, nil)
 }
 
 // IdleConnections queries IndexByActivity, shard after shard, for the

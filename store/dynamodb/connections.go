@@ -107,15 +107,6 @@ func (s *Store) connection(ctx context.Context, t Tables, id string) (connItem, 
 // being deleted, and with one wrapping [store.ErrAlreadyAcknowledged] if it
 // was acknowledged before. Of concurrent calls exactly one succeeds.
 func (s *Store) AcknowledgeConnection(ctx context.Context, id string, connCtx json.RawMessage) error {
-	fail := func(err error) error { return fmt.Errorf("dynamodb: acknowledge connection %q: %w", id, err) }
-	t, err := s.begin(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	if id == "" {
-		return fail(store.ErrConnectionNotFound)
-	}
-	now := s.now()
 	var x expr
 	update := "SET #ack = :true"
 	if len(connCtx) > 0 {
@@ -128,6 +119,23 @@ func (s *Store) AcknowledgeConnection(ctx context.Context, id string, connCtx js
 	cond := x.use(liveCondition + " AND (attribute_not_exists(#ack) OR #ack = :false)")
 	x.value("true", boolean(true))
 	x.value("false", boolean(false))
+	return s.updateConnection(ctx, "acknowledge", id, update, cond, &x, store.ErrAlreadyAcknowledged)
+}
+
+// updateConnection runs a conditional update of connection id's item, cond
+// being liveCondition and more. A failed condition is
+// [store.ErrConnectionNotFound] when the item (as it was) is not live, and
+// ifLive otherwise (nil: success).
+func (s *Store) updateConnection(ctx context.Context, op, id, update, cond string, x *expr, ifLive error) error {
+	fail := func(err error) error { return fmt.Errorf("dynamodb: %s connection %q: %w", op, id, err) }
+	t, err := s.begin(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if id == "" {
+		return fail(store.ErrConnectionNotFound)
+	}
+	now := s.now()
 	x.value("now", num(now.UnixMilli()))
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           &t.Connections,
@@ -138,7 +146,7 @@ func (s *Store) AcknowledgeConnection(ctx context.Context, id string, connCtx js
 		ExpressionAttributeValues:           x.attrValues(),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
-	err = s.write(ctx, "acknowledge connection", func() error {
+	err = s.write(ctx, op+" connection", func() error {
 		_, err := s.api.UpdateItem(ctx, in)
 		return err
 	})
@@ -147,7 +155,10 @@ func (s *Store) AcknowledgeConnection(ctx context.Context, id string, connCtx js
 		if err := liveConnection(ccf.Item, now); err != nil {
 			return fail(err)
 		}
-		return fail(store.ErrAlreadyAcknowledged)
+		if ifLive != nil {
+			return fail(ifLive)
+		}
+		return nil
 	}
 	if err != nil {
 		return fail(err)

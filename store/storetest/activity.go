@@ -17,11 +17,7 @@ import (
 // activityIndex returns the store as an ActivityIndex, or skips the case.
 func (e *env) activityIndex() store.ActivityIndex {
 	e.t.Helper()
-	ai, ok := e.s.(store.ActivityIndex)
-	if !ok {
-		e.t.Skipf("%T does not implement store.ActivityIndex (an optional capability): a sweeper cannot find its connections whose $disconnect was lost", e.s)
-	}
-	return ai
+	return optional[store.ActivityIndex](e, ": a sweeper cannot find its connections whose $disconnect was lost")
 }
 
 // activityEpoch returns a time band of its own for the case: the cases

@@ -14,11 +14,7 @@ import (
 // deliveryLog returns the store as a DeliveryLog, or skips the case.
 func (e *env) deliveryLog() store.DeliveryLog {
 	e.t.Helper()
-	dl, ok := e.s.(store.DeliveryLog)
-	if !ok {
-		e.t.Skipf("%T does not implement store.DeliveryLog (an optional capability): redelivered events may reach a subscription twice on it", e.s)
-	}
-	return dl
+	return optional[store.DeliveryLog](e, ": redelivered events may reach a subscription twice on it")
 }
 
 // delivery returns the delivery of event name to subscription sub of

@@ -16,29 +16,17 @@ import (
 
 func (e *env) rangeReader() store.RangeReader {
 	e.t.Helper()
-	rr, ok := e.s.(store.RangeReader)
-	if !ok {
-		e.t.Skipf("%T does not implement store.RangeReader (an optional capability): a topic's delivery cannot be split over workers on it", e.s)
-	}
-	return rr
+	return optional[store.RangeReader](e, ": a topic's delivery cannot be split over workers on it")
 }
 
 func (e *env) splitLog() store.SplitLog {
 	e.t.Helper()
-	sl, ok := e.s.(store.SplitLog)
-	if !ok {
-		e.t.Skipf("%T does not implement store.SplitLog (an optional capability): split publishes cannot be tracked on it", e.s)
-	}
-	return sl
+	return optional[store.SplitLog](e, ": split publishes cannot be tracked on it")
 }
 
 func (e *env) budget() store.Budget {
 	e.t.Helper()
-	b, ok := e.s.(store.Budget)
-	if !ok {
-		e.t.Skipf("%T does not implement store.Budget (an optional capability)", e.s)
-	}
-	return b
+	return optional[store.Budget](e, "")
 }
 
 // ranges collects what TopicRanges yields.

@@ -29,6 +29,7 @@ package storetest
 
 import (
 	"crypto/rand"
+	"reflect"
 	"testing"
 	"time"
 
@@ -224,4 +225,16 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts *Options) {
 			c.run(e)
 		})
 	}
+}
+
+// optional returns the store as its optional capability T, or skips the
+// case, saying that the store does not implement T and what lacking it
+// means (lacking is appended to the message).
+func optional[T any](e *env, lacking string) T {
+	e.t.Helper()
+	c, ok := e.s.(T)
+	if !ok {
+		e.t.Skipf("%T does not implement %s (an optional capability)%s", e.s, reflect.TypeFor[T](), lacking)
+	}
+	return c
 }
