@@ -19,3 +19,15 @@ func Of(connID, subID string, shards int) int {
 	h.Write([]byte(subID))
 	return int(h.Sum32() % uint32(shards))
 }
+
+// OfConnection returns the shard of connection connID in an index spread
+// over shards (the stores' activity index): FNV-1a of the id modulo shards,
+// and 0 when shards is 1 or less. Like Of, the hash never changes.
+func OfConnection(connID string, shards int) int {
+	if shards <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(connID))
+	return int(h.Sum32() % uint32(shards))
+}

@@ -3,7 +3,6 @@ package dynamodb
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"iter"
 	"strconv"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/gqlambda/gqlambda/store"
+	"github.com/gqlambda/gqlambda/internal/shard"
 )
 
 var _ store.ActivityIndex = (*Store)(nil)
@@ -21,9 +21,7 @@ const idlePage = 100
 // activityShard is the activity shard of connection id: FNV-1a of the id
 // modulo ActivityShards. It never changes: connections are found by it.
 func activityShard(id string) string {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return strconv.Itoa(int(h.Sum32() % ActivityShards))
+	return strconv.Itoa(shard.OfConnection(id, ActivityShards))
 }
 
 // RecordActivity moves the connection's last activity (the sort key of

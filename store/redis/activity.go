@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"iter"
 	"strconv"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gqlambda/gqlambda/store"
+	"github.com/gqlambda/gqlambda/internal/shard"
 )
 
 var _ store.ActivityIndex = (*Store)(nil)
@@ -26,9 +26,7 @@ const idlePage = 100
 // activityShard is the activity shard of connection id: FNV-1a of the id
 // modulo ActivityShards, as store/dynamodb shards its index.
 func activityShard(id string) int {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return int(h.Sum32() % ActivityShards)
+	return shard.OfConnection(id, ActivityShards)
 }
 
 // indexActivity adds new connection c to its shard of the activity index,
