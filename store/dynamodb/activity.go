@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/internal/shard"
+	"github.com/gqlambda/gqlambda/store"
 )
 
 var _ store.ActivityIndex = (*Store)(nil)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/internal/shard"
+	"github.com/gqlambda/gqlambda/store"
 )
 
 var _ store.ActivityIndex = (*Store)(nil)
