@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/gqlambda/gqlambda/protocol"
+	"github.com/gqlambda/gqlambda/store"
 )
 
 // This file bounds what one connection may ask of the server: frames per
-// second (a token bucket per connection), and subscriptions at once. A
+// second (a token bucket per connection), and subscriptions at once (bounded
+// by the store, in the write that creates one: store.BoundedSubscriptions). A
 // client over a bound gets a protocol error for what it asked (an `error`
 // for an operation), and a client that keeps going over it is closed with
 // 4429, as graphql-ws closes a client that floods it with initialisations.
@@ -34,16 +36,6 @@ const (
 	maxTrackedConnections = 1 << 16
 	idleBucket            = time.Minute
 )
-
-// SubscriptionCounter is the optional capability of a store.Store that
-// counts a connection's subscriptions, with which the server enforces
-// Limits.MaxSubscriptionsPerConnection. store/memory, store/dynamodb and
-// store/redis implement it.
-type SubscriptionCounter interface {
-	// CountSubscriptions returns how many subscriptions connection
-	// connectionID has.
-	CountSubscriptions(ctx context.Context, connectionID string) (int, error)
-}
 
 // bucket is the frame budget and the strikes of one connection.
 type bucket struct {
@@ -171,30 +163,34 @@ func (s *Server) offended(ctx context.Context, id, endpoint string, now time.Tim
 	return true
 }
 
-// admitSubscription checks the connection's subscriptions against
-// Limits.MaxSubscriptionsPerConnection, when the store can count them. It
-// returns the actions of a refusal, or nil. Concurrent subscribes of one
-// connection (on AWS, frames of one connection may be handled at once) may
-// pass the bound by as many as run at once.
-func (s *Server) admitSubscription(ctx context.Context, ss *session, id string) ([]protocol.Action, bool) {
-	if s.counter == nil || s.limits.MaxSubscriptionsPerConnection <= 0 {
-		return nil, true
-	}
-	n, err := call(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) (int, error) {
-		return s.counter.CountSubscriptions(ctx, ss.conn.ID)
-	})
-	if err != nil {
-		return ss.proto.Reject(id, s.clientErrors(ctx, s.internalFailure(ctx,
-			fmt.Errorf("gqlambda: connection %s: count subscriptions: %w", ss.conn.ID, err), slog.String("connection_id", ss.conn.ID)))), false
-	}
-	if n < s.limits.MaxSubscriptionsPerConnection {
-		return nil, true
-	}
+// refuseSubscription answers a subscribe that the store refused because the
+// connection holds Limits.MaxSubscriptionsPerConnection subscriptions
+// already, or closes a repeat offender with 4429 (then the actions are nil).
+func (s *Server) refuseSubscription(ctx context.Context, ss *session, id string) []protocol.Action {
 	if s.offended(ctx, ss.conn.ID, ss.conn.Endpoint, time.Now()) {
-		return nil, false
+		return nil
 	}
 	return ss.proto.Reject(id, s.clientErrors(ctx, Errors{{
 		Message:    fmt.Sprintf("Too many subscriptions: at most %d on one connection", s.limits.MaxSubscriptionsPerConnection),
 		Extensions: map[string]any{"code": codeTooManySubscriptions},
-	}})), false
+	}}))
+}
+
+// createSubscription stores sub, bounded by
+// Limits.MaxSubscriptionsPerConnection when the store bounds it in the same
+// write (store.BoundedSubscriptions).
+func (s *Server) createSubscription(ctx context.Context, sub store.Subscription) error {
+	if s.boundedSubs && s.limits.MaxSubscriptionsPerConnection > 0 {
+		return createBounded(s.store, ctx, sub, s.limits.MaxSubscriptionsPerConnection)
+	}
+	return s.store.CreateSubscription(ctx, sub)
+}
+
+// createBounded calls st's CreateBoundedSubscription, or CreateSubscription
+// when st has none.
+func createBounded(st store.Store, ctx context.Context, sub store.Subscription, limit int) error {
+	if b, ok := st.(store.BoundedSubscriptions); ok {
+		return b.CreateBoundedSubscription(ctx, sub, limit)
+	}
+	return st.CreateSubscription(ctx, sub)
 }

@@ -84,6 +84,7 @@ func (s *Server) connect(ctx context.Context, cr ConnectRequest, endpoint string
 			slog.String("connection_id", cr.ConnectionID))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError, Body: "Internal Server Error"}
 	}
+	s.conns.put(conn, now)
 
 	resp := events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
 	// Echo the subprotocol only when the client offered one: clients abort
@@ -123,6 +124,7 @@ func (s *Server) chooseSubprotocol(offered []string) string {
 // and retried by later invocations (cleanup.go).
 func (s *Server) cleanup(ctx context.Context, connectionID string, info DisconnectInfo) {
 	s.frames.forget(connectionID)
+	s.conns.drop(connectionID)
 	conn, subs, err := s.deleteConnection(ctx, connectionID)
 	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
 		s.cleanupFailed(ctx, connectionID, info, err)

@@ -23,10 +23,13 @@ import (
 
 // session is one $default frame being handled.
 type session struct {
-	conn  store.Connection
-	proto protocol.Server
-	frame []byte
-	log   *slog.Logger
+	conn store.Connection
+	// cached reports that conn came from the process's cache of
+	// connection records (conncache.go), not from the store.
+	cached bool
+	proto  protocol.Server
+	frame  []byte
+	log    *slog.Logger
 }
 
 // message handles a $default frame of connection id, whose @connections
@@ -37,7 +40,7 @@ func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) 
 	}
 	log := s.log.With(slog.String("connection_id", id))
 
-	conn, err := s.store.GetConnection(ctx, id)
+	conn, cached, err := s.connection(ctx, id, body)
 	if err != nil && !errors.Is(err, store.ErrConnectionNotFound) {
 		// The store failed (or did not answer in time): the connection is
 		// most likely healthy, so it stays open, and the frame gets the
@@ -48,21 +51,12 @@ func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) 
 		return
 	}
 	if err != nil {
-		// Without the connection's state the frame cannot be understood: its
-		// record expired, or was deleted after a 410. Closing with 1013 (Try
-		// Again Later) makes clients reconnect.
-		log.InfoContext(ctx, "frame for an unknown connection: closing it")
-		if err := s.sender.Close(ctx, endpoint, id, unknownConnectionCode, unknownConnectionReason); err != nil {
-			s.reportError(ctx, fmt.Errorf("gqlambda: close unknown connection %s: %w", id, err),
-				slog.String("connection_id", id))
-		}
-		// A lost $disconnect may have left subscriptions behind.
-		s.cleanup(ctx, id, DisconnectInfo{Cause: ServerClosed, Code: unknownConnectionCode, Reason: unknownConnectionReason})
+		s.unknownConnection(ctx, log, id, endpoint)
 		return
 	}
 
 	s.recordActivity(ctx, conn)
-	ss := &session{conn: conn, log: log}
+	ss := &session{conn: conn, cached: cached, log: log}
 	ss.proto = s.protocols[conn.Protocol]
 	if ss.proto == nil {
 		s.reportError(ctx, fmt.Errorf("gqlambda: connection %s uses unknown subprotocol %q", conn.ID, conn.Protocol),
@@ -84,6 +78,51 @@ func (s *Server) message(ctx context.Context, id, endpoint string, body []byte) 
 		describeFrame(ctx, actions)
 	}
 	s.run(ctx, ss, actions)
+}
+
+// connection returns the record of connection id for frame body: the
+// cached one when it can be trusted for that frame (conncache.go), else the
+// store's, which is then cached. cached reports the first.
+func (s *Server) connection(ctx context.Context, id string, body []byte) (conn store.Connection, cached bool, err error) {
+	now := s.now()
+	if c, ok := s.conns.get(id, now); ok && (c.Acknowledged || initializes(s.protocols[c.Protocol], body)) {
+		return c, true, nil
+	}
+	conn, err = s.store.GetConnection(ctx, id)
+	if err == nil {
+		s.conns.put(conn, now)
+	}
+	return conn, false, err
+}
+
+// initializes reports whether frame is a connection_init of protocol p,
+// the one frame whose answer an unacknowledged record decides without
+// consulting the store (a stale record only makes the store's conditional
+// acknowledgement refuse it).
+func initializes(p protocol.Server, frame []byte) bool {
+	if p == nil {
+		return false
+	}
+	actions := p.Receive(protocol.State{}, frame)
+	if len(actions) == 0 {
+		return false
+	}
+	_, ok := actions[0].(protocol.Init)
+	return ok
+}
+
+// unknownConnection answers a frame of a connection without a record.
+func (s *Server) unknownConnection(ctx context.Context, log *slog.Logger, id, endpoint string) {
+	// Without the connection's state the frame cannot be understood: its
+	// record expired, or was deleted after a 410. Closing with 1013 (Try
+	// Again Later) makes clients reconnect.
+	log.InfoContext(ctx, "frame for an unknown connection: closing it")
+	if err := s.sender.Close(ctx, endpoint, id, unknownConnectionCode, unknownConnectionReason); err != nil {
+		s.reportError(ctx, fmt.Errorf("gqlambda: close unknown connection %s: %w", id, err),
+			slog.String("connection_id", id))
+	}
+	// A lost $disconnect may have left subscriptions behind.
+	s.cleanup(ctx, id, DisconnectInfo{Cause: ServerClosed, Code: unknownConnectionCode, Reason: unknownConnectionReason})
 }
 
 // awaitAck waits up to Limits.AckWait for the connection to be acknowledged
@@ -223,7 +262,7 @@ func (s *Server) initialize(ctx context.Context, ss *session, payload json.RawMe
 		// this one as the protocol answers a repeated initialisation.
 		return ss.proto.Receive(protocol.State{Acknowledged: true}, ss.frame)
 	case errors.Is(err, store.ErrConnectionNotFound):
-		ss.log.InfoContext(ctx, "connection vanished during connection_init")
+		s.vanished(ctx, ss, "connection_init")
 		return nil
 	case err != nil:
 		s.reportError(ctx, fmt.Errorf("gqlambda: acknowledge connection %s: %w", ss.conn.ID, err),
@@ -232,6 +271,7 @@ func (s *Server) initialize(ctx context.Context, ss *session, payload json.RawMe
 	}
 	ss.conn.Acknowledged = true
 	ss.conn.Context = kept
+	s.conns.put(ss.conn, s.now())
 	_, actions := ss.proto.Accept(protocol.State{Acknowledged: false}, ack)
 	return actions
 }
@@ -309,4 +349,17 @@ func first(actions []protocol.Action) protocol.Action {
 		return nil
 	}
 	return actions[0]
+}
+
+// vanished handles a store write refused because the session's connection
+// is gone: deleted by a $disconnect or a close racing the frame, or, when
+// the record came from the cache, earlier by another process. The latter is
+// answered as a frame of an unknown connection is.
+func (s *Server) vanished(ctx context.Context, ss *session, during string) {
+	s.conns.drop(ss.conn.ID)
+	if ss.cached {
+		s.unknownConnection(ctx, ss.log, ss.conn.ID, ss.conn.Endpoint)
+		return
+	}
+	ss.log.InfoContext(ctx, "connection vanished during "+during)
 }

@@ -142,17 +142,16 @@ func (s *Server) subscribe(ctx context.Context, ss *session, id string, req prot
 		CreatedAt:     s.now(),
 		ExpiresAt:     ss.conn.ExpiresAt,
 	}
-	if refusal, ok := s.admitSubscription(ctx, ss, id); !ok {
-		return refusal
-	}
 	if n := subscriptionSize(sub); n > s.limits.MaxSubscriptionBytes {
 		return s.reject(ctx, ss, id, &Error{Message: fmt.Sprintf("The subscription is %d bytes, over the %d-byte limit", n, s.limits.MaxSubscriptionBytes), Extensions: map[string]any{"code": codeTooLarge}})
 	}
-	switch err := s.store.CreateSubscription(ctx, sub); {
+	switch err := s.createSubscription(ctx, sub); {
 	case errors.Is(err, store.ErrSubscriptionExists):
 		return ss.proto.Duplicate(id)
+	case errors.Is(err, store.ErrSubscriptionLimit):
+		return s.refuseSubscription(ctx, ss, id)
 	case errors.Is(err, store.ErrConnectionNotFound):
-		log.InfoContext(ctx, "connection vanished during subscribe")
+		s.vanished(ctx, ss, "subscribe")
 		return nil
 	case err != nil:
 		return ss.proto.Reject(id, s.clientErrors(ctx, s.internalFailure(ctx,

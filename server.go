@@ -103,6 +103,13 @@ type Config struct {
 	// Limits bound sizes and concurrency.
 	Limits Limits
 
+	// ConnectionCache keeps the connection records this process wrote or
+	// read, so that most frames need no store read (on the local gateway,
+	// none does; on Lambda, those reaching an instance that saw the
+	// connection before). The zero value keeps up to 10,000 records for a
+	// minute each; see [ConnectionCache] for what a record is trusted for.
+	ConnectionCache ConnectionCache
+
 	// Logger receives the server's logs, with connection_id,
 	// subscription_id and topic attributes. Payloads and contexts are never
 	// logged. Default: discard.
@@ -223,8 +230,9 @@ type Limits struct {
 	// FrameRate. Default 200.
 	FrameBurst int
 	// MaxSubscriptionsPerConnection bounds the subscriptions one connection
-	// holds, when the store counts them (store.Store implementations that
-	// are a [SubscriptionCounter]: one more store read per subscribe). A
+	// holds, when the store bounds them in the write that creates one
+	// (store.Store implementations that are a store.BoundedSubscriptions:
+	// memory, DynamoDB and Redis; no extra store call). A
 	// subscribe over it gets an `error` coded TOO_MANY_SUBSCRIPTIONS; see
 	// MaxStrikes. Default 100. Negative: no bound.
 	MaxSubscriptionsPerConnection int
@@ -361,10 +369,13 @@ type Server struct {
 	// pending are the deletions of connections the store failed, to retry
 	// (cleanup.go).
 	pending pendingCleanups
-	// frames are the connections' frame budgets and strikes; counter
-	// counts subscriptions, when the store can (abuse.go).
-	frames  limiter
-	counter SubscriptionCounter
+	// conns are the connection records this process keeps (conncache.go).
+	conns *connCache
+	// frames are the connections' frame budgets and strikes; boundedSubs
+	// reports that the store bounds a connection's subscriptions
+	// (abuse.go).
+	frames      limiter
+	boundedSubs bool
 	// execSeed seeds the hash of fan-out execution keys.
 	execSeed maphash.Seed
 }
@@ -415,7 +426,8 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	s.configureRedelivery(cfg.Redelivery)
-	s.counter, _ = s.store.(SubscriptionCounter)
+	_, s.boundedSubs = s.store.(store.BoundedSubscriptions)
+	s.conns = newConnCache(cfg.ConnectionCache)
 	s.activity, _ = s.store.(store.ActivityIndex)
 	s.liveness = cfg.Liveness.withDefaults()
 	if err := s.configureScaleOut(cfg.ScaleOut); err != nil {

@@ -81,6 +81,13 @@ func (b boundedStore) CreateSubscription(ctx context.Context, sub store.Subscrip
 	return err
 }
 
+// CreateBoundedSubscription forwards to the store's, or to its
+// CreateSubscription when it has none (store.BoundedSubscriptions).
+func (b boundedStore) CreateBoundedSubscription(ctx context.Context, sub store.Subscription, limit int) error {
+	_, err := call(b, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, createBounded(b.s, ctx, sub, limit) })
+	return err
+}
+
 func (b boundedStore) GetSubscription(ctx context.Context, connectionID, id string) (store.Subscription, error) {
 	return call(b, ctx, func(ctx context.Context) (store.Subscription, error) {
 		return b.s.GetSubscription(ctx, connectionID, id)

@@ -309,6 +309,12 @@ func (s *Server) sweepOne(ctx context.Context, conn store.Connection, now time.T
 				s.reportError(ctx, fmt.Errorf("gqlambda: sweep: record ping of connection %s: %w", conn.ID, err), slog.String("connection_id", conn.ID))
 				c.failed.Add(1)
 			}
+			// The cached record does not know of the ping. (A cache of
+			// another process does not either; its next frame of the
+			// connection still records activity, because a connection
+			// is pinged only once its recorded activity is IdleAfter old,
+			// and no cached record is newer than the store's.)
+			s.conns.drop(conn.ID)
 		}
 	default:
 		in, ok := s.sender.(gateway.Inspector)
@@ -377,6 +383,14 @@ func (s *Server) recordActivity(ctx context.Context, conn store.Connection) {
 	}
 	if err := s.record(ctx, s.activity.RecordActivity, conn.ID, now); err != nil {
 		s.reportError(ctx, fmt.Errorf("gqlambda: record activity of connection %s: %w", conn.ID, err), slog.String("connection_id", conn.ID))
+		return
+	}
+	if conn.Acknowledged {
+		// What the store now holds, for the next frame's decision. (An
+		// unacknowledged record is not put back: a concurrent
+		// connection_init may have cached the acknowledged one.)
+		conn.LastActiveAt, conn.PingedAt = now, time.Time{}
+		s.conns.put(conn, now)
 	}
 }
 

@@ -208,6 +208,16 @@ func (t tracedStore) CreateSubscription(ctx context.Context, sub store.Subscript
 	return err
 }
 
+// CreateBoundedSubscription forwards to the store's, or to its
+// CreateSubscription when it has none (store.BoundedSubscriptions).
+func (t tracedStore) CreateBoundedSubscription(ctx context.Context, sub store.Subscription, limit int) error {
+	ctx, span := t.span(ctx, "CreateSubscription", telemetry.AttrConnectionID.String(sub.ConnectionID),
+		telemetry.AttrSubscriptionID.String(sub.ID), telemetry.AttrTopics.StringSlice(sub.Topics))
+	err := createBounded(t.s, ctx, sub, limit)
+	telemetry.EndSpan(span, err)
+	return err
+}
+
 func (t tracedStore) GetSubscription(ctx context.Context, connectionID, id string) (store.Subscription, error) {
 	ctx, span := t.span(ctx, "GetSubscription", telemetry.AttrConnectionID.String(connectionID), telemetry.AttrSubscriptionID.String(id))
 	sub, err := t.s.GetSubscription(ctx, connectionID, id)

@@ -39,6 +39,9 @@ var (
 	// ErrSubscriptionExists: the connection already has a subscription with
 	// this id.
 	ErrSubscriptionExists = errors.New("store: subscription already exists")
+	// ErrSubscriptionLimit: the connection already has as many
+	// subscriptions as a [BoundedSubscriptions] call allows.
+	ErrSubscriptionLimit = errors.New("store: connection has too many subscriptions")
 )
 
 // Connection is the state of one WebSocket connection.
@@ -159,4 +162,16 @@ type Store interface {
 	// iterates. It finds them by key, never by scanning. An error ends the
 	// sequence.
 	TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[Subscription, error]
+}
+
+// BoundedSubscriptions is the optional capability of a [Store] that bounds a
+// connection's subscriptions in the same atomic write that creates one, so
+// that the bound costs no read and holds however many subscribes of one
+// connection race. store/memory, store/dynamodb and store/redis implement it.
+type BoundedSubscriptions interface {
+	// CreateBoundedSubscription is CreateSubscription that also refuses,
+	// with ErrSubscriptionLimit, a subscription of a connection that holds
+	// max or more subscriptions already (an expired one whose id the new
+	// subscription takes over does not count). limit <= 0: no bound.
+	CreateBoundedSubscription(ctx context.Context, s Subscription, limit int) error
 }

@@ -487,21 +487,3 @@ func (s *Store) deleteItemOfRev(ctx context.Context, t Tables, key item, rev str
 	}
 	return out.Attributes, true, nil
 }
-
-// CountSubscriptions returns how many subscriptions connection connectionID
-// has (gqlambda.SubscriptionCounter), from the list its item keeps: one
-// strongly consistent read. A connection that does not exist has none.
-func (s *Store) CountSubscriptions(ctx context.Context, connectionID string) (int, error) {
-	t, err := s.begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("dynamodb: count subscriptions of connection %q: %w", connectionID, err)
-	}
-	ci, found, err := s.connection(ctx, t, connectionID)
-	if err != nil {
-		return 0, fmt.Errorf("dynamodb: count subscriptions of connection %q: %w", connectionID, err)
-	}
-	if !found {
-		return 0, nil
-	}
-	return len(ci.subs), nil
-}

@@ -58,6 +58,15 @@ func storable(connID, subID string) bool {
 // more subscription within DynamoDB's 400 KB, the error wraps
 // [ErrTooManySubscriptions].
 func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) error {
+	return s.CreateBoundedSubscription(ctx, sub, 0)
+}
+
+// CreateBoundedSubscription is CreateSubscription that refuses, with
+// [store.ErrSubscriptionLimit], a subscription of a connection whose item
+// lists limit or more (store.BoundedSubscriptions). The bound is one more
+// condition of the entry's write: it costs no read, and concurrent
+// subscribes of one connection cannot pass it.
+func (s *Store) CreateBoundedSubscription(ctx context.Context, sub store.Subscription, limit int) error {
 	fail := func(err error) error {
 		return fmt.Errorf("dynamodb: create subscription %q of connection %q: %w", sub.ID, sub.ConnectionID, err)
 	}
@@ -125,7 +134,7 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 		}
 
 		// The entry.
-		old, err := s.addEntry(ctx, t, sub.ConnectionID, sub.ID, e, now)
+		old, err := s.addEntry(ctx, t, sub.ConnectionID, sub.ID, e, now, limit)
 		if err == nil {
 			return nil
 		}
@@ -150,6 +159,9 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 		prev, ok := ci.subs[sub.ID]
 		if ok && !expiredAt(prev.expiresAt, now) {
 			return fail(store.ErrSubscriptionExists)
+		}
+		if !ok && limit > 0 && len(ci.subs) >= limit {
+			return fail(fmt.Errorf("%w (%d)", store.ErrSubscriptionLimit, limit))
 		}
 		if ok {
 			// An expired subscription holds the id: delete it, then try
@@ -226,11 +238,16 @@ func (s *Store) putItems(ctx context.Context, t Tables, sub store.Subscription, 
 // connID, on condition that the connection is live at now and has no entry
 // subID. When the condition fails, the error wraps errConditionFailed and
 // old is the connection item as it was (nil: there was none).
-func (s *Store) addEntry(ctx context.Context, t Tables, connID, subID string, e entry, now time.Time) (old item, err error) {
+func (s *Store) addEntry(ctx context.Context, t Tables, connID, subID string, e entry, now time.Time, limit int) (old item, err error) {
 	var x expr
 	x.alias("sid", subID)
 	update := x.use("SET #subs.#sid = :entry")
-	cond := x.use(liveCondition + " AND attribute_not_exists(#subs.#sid)")
+	c := liveCondition + " AND attribute_not_exists(#subs.#sid)"
+	if limit > 0 {
+		c += " AND size(#subs) < :limit"
+		x.value("limit", num(int64(limit)))
+	}
+	cond := x.use(c)
 	x.value("entry", e.encode())
 	x.value("now", num(now.UnixMilli()))
 	err = s.write(ctx, "add subscription entry", func() error {

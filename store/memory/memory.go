@@ -248,6 +248,13 @@ func (s *Store) DeleteConnection(ctx context.Context, id string) (store.Connecti
 // topic of sub.Topics indexes the subscription once. It is safe for
 // concurrent use: of concurrent creations of one id, exactly one succeeds.
 func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) error {
+	return s.CreateBoundedSubscription(ctx, sub, 0)
+}
+
+// CreateBoundedSubscription is CreateSubscription that refuses, with
+// store.ErrSubscriptionLimit, a subscription of a connection that holds limit
+// or more unexpired subscriptions (store.BoundedSubscriptions).
+func (s *Store) CreateBoundedSubscription(ctx context.Context, sub store.Subscription, limit int) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: create subscription %q of connection %q: %w", sub.ID, sub.ConnectionID, err)
 	}
@@ -276,6 +283,9 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 			return fmt.Errorf("memory: create subscription %q of connection %q: %w", sub.ID, sub.ConnectionID, store.ErrSubscriptionExists)
 		}
 		s.removeSubscription(old)
+	}
+	if limit > 0 && s.liveSubscriptions(sub.ConnectionID, now) >= limit {
+		return fmt.Errorf("memory: create subscription %q of connection %q: %w (%d)", sub.ID, sub.ConnectionID, store.ErrSubscriptionLimit, limit)
 	}
 	s.seq++
 	e := &subEntry{sub: sub, seq: s.seq, topics: topics}
@@ -476,21 +486,14 @@ func cloneSubscription(sub store.Subscription) store.Subscription {
 	return sub
 }
 
-// CountSubscriptions returns how many unexpired subscriptions connection
-// connectionID has (gqlambda.SubscriptionCounter). It is safe for
-// concurrent use.
-func (s *Store) CountSubscriptions(ctx context.Context, connectionID string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("memory: count subscriptions of connection %q: %w", connectionID, err)
-	}
-	now := s.now()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+// liveSubscriptions counts connection connectionID's unexpired
+// subscriptions. The caller holds s.mu.
+func (s *Store) liveSubscriptions(connectionID string, now time.Time) int {
 	n := 0
 	for _, e := range s.byConn[connectionID] {
 		if !expired(e.sub.ExpiresAt, now) {
 			n++
 		}
 	}
-	return n, nil
+	return n
 }

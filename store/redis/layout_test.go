@@ -323,7 +323,7 @@ func TestRetriedScriptsAnswerAsTheFirstRun(t *testing.T) {
 	sub := store.Subscription{ConnectionID: id, ID: "s", Topics: []string{"t"}, ExpiresAt: exp}
 	rec := encodeSubscription(sub, "r.1", nil)
 	subKeys := []string{st.keys.connection(id), st.keys.subscriptions(id)}
-	if v := twice("subscribe", st.scripts.subscribe, subKeys, nowMs, "s", rec, millis(exp), "r.1"); fmt.Sprint(v) != "[OK]" {
+	if v := twice("subscribe", st.scripts.subscribe, subKeys, nowMs, "s", rec, millis(exp), "r.1", 0); fmt.Sprint(v) != "[OK]" {
 		t.Fatalf("subscribe: %v", v)
 	}
 	if err := st.CreateSubscription(ctx, sub); !errors.Is(err, store.ErrSubscriptionExists) {

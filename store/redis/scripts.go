@@ -68,11 +68,12 @@ return 'OK'
 // scriptSubscribe writes a subscription record, on condition that the
 // connection is live and holds no live subscription with the id. The Time
 // to Live of the subscriptions hash becomes the latest expiry of the records
-// it holds (none if one never expires).
+// it holds (none if one never expires). With a bound, a connection whose
+// hash holds that many records already gets no new one.
 //
 //	KEYS[1] connection hash, KEYS[2] subscriptions hash
-//	ARGV[1] now, ARGV[2] subscription id, ARGV[3] record, ARGV[4] its expiresAt (0: never), ARGV[5] its revision
-//	reply   {"OK"}, {"NOCONN"}, {"EXISTS"}, or {"REPLACED", the expired record it replaced}
+//	ARGV[1] now, ARGV[2] subscription id, ARGV[3] record, ARGV[4] its expiresAt (0: never), ARGV[5] its revision, ARGV[6] the bound (0: none)
+//	reply   {"OK"}, {"NOCONN"}, {"EXISTS"}, {"LIMIT"}, or {"REPLACED", the expired record it replaced}
 const scriptSubscribe = `
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'w', 'ex')
@@ -86,6 +87,8 @@ if old then
   oex = tonumber(oex or '0')
   if oex == 0 or oex > now then return {'EXISTS'} end
 end
+local max = tonumber(ARGV[6] or '0')
+if not old and max > 0 and redis.call('HLEN', KEYS[2]) >= max then return {'LIMIT'} end
 local cur = redis.call('PEXPIRETIME', KEYS[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 local ex = tonumber(ARGV[4])

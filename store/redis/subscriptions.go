@@ -36,6 +36,15 @@ import (
 // keys of its record and entries expire at sub.ExpiresAt, or later if
 // others in the same key live longer.
 func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) error {
+	return s.CreateBoundedSubscription(ctx, sub, 0)
+}
+
+// CreateBoundedSubscription is CreateSubscription that refuses, with
+// [store.ErrSubscriptionLimit], a subscription of a connection whose hash
+// holds limit or more records, expired ones not yet removed included
+// (store.BoundedSubscriptions). The bound is checked in step 2's script, so
+// concurrent subscribes of one connection cannot pass it.
+func (s *Store) CreateBoundedSubscription(ctx context.Context, sub store.Subscription, limit int) error {
 	fail := func(err error) error {
 		return fmt.Errorf("redis: create subscription %q of connection %q: %w", sub.ID, sub.ConnectionID, err)
 	}
@@ -96,7 +105,7 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 
 	// Step 2.
 	keys := []string{s.keys.connection(sub.ConnectionID), s.keys.subscriptions(sub.ConnectionID)}
-	v, err := s.run(ctx, s.scripts.subscribe, keys, now.UnixMilli(), sub.ID, record, expiresAt, rev).Slice()
+	v, err := s.run(ctx, s.scripts.subscribe, keys, now.UnixMilli(), sub.ID, record, expiresAt, rev, max(limit, 0)).Slice()
 	if err != nil {
 		return fail(err)
 	}
@@ -119,6 +128,8 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 		err = store.ErrConnectionNotFound
 	case status == "EXISTS":
 		err = store.ErrSubscriptionExists
+	case status == "LIMIT":
+		err = fmt.Errorf("%w (%d)", store.ErrSubscriptionLimit, limit)
 	default:
 		err = unexpected(v)
 	}
@@ -191,15 +202,4 @@ func (s *Store) DeleteSubscription(ctx context.Context, connectionID, id string)
 		return fail(store.ErrSubscriptionNotFound)
 	}
 	return r.sub, nil
-}
-
-// CountSubscriptions returns how many subscriptions connection connectionID
-// has (gqlambda.SubscriptionCounter): the size of its hash, with one HLEN;
-// expired ones not yet removed count too.
-func (s *Store) CountSubscriptions(ctx context.Context, connectionID string) (int, error) {
-	n, err := s.rdb.HLen(ctx, s.keys.subscriptions(connectionID)).Result()
-	if err != nil {
-		return 0, fmt.Errorf("redis: count subscriptions of connection %q: %w", connectionID, err)
-	}
-	return int(n), nil
 }

@@ -1,12 +1,14 @@
 package storetest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gqlambda/gqlambda/store"
 )
@@ -348,33 +350,74 @@ func testSubscribeDisconnectRace(e *env) {
 	}
 }
 
-// testCountSubscriptions: a store that counts a connection's subscriptions
-// (the optional capability gqlambda.SubscriptionCounter, with which the
-// server bounds the subscriptions of one connection) counts those created
-// and not deleted, and none for an unknown connection.
-func testCountSubscriptions(e *env) {
-	counter, ok := e.s.(interface {
-		CountSubscriptions(ctx context.Context, connectionID string) (int, error)
-	})
-	if !ok {
-		e.t.Skipf("%T does not count subscriptions (an optional capability): the server cannot bound the subscriptions of a connection on it", e.s)
-	}
-	count := func(id string, want int) {
-		e.t.Helper()
-		if n, err := counter.CountSubscriptions(e.ctx, id); err != nil || n != want {
-			e.t.Errorf("CountSubscriptions(%s): %d, %v; want %d", id, n, err, want)
-		}
-	}
+// testBoundedSubscriptions: a store.BoundedSubscriptions refuses, with
+// store.ErrSubscriptionLimit, a subscription past the bound, counts those
+// deleted out again, and lets no more than the bound through when the
+// subscribes of one connection race.
+func testBoundedSubscriptions(e *env) {
+	bounded := optional[store.BoundedSubscriptions](e, ": the server cannot bound the subscriptions of a connection on it")
 	c := e.connection("c")
 	e.mustCreateConnection(c)
-	count(c.ID, 0)
 	for _, id := range []string{"1", "2", "3"} {
-		e.mustCreateSubscription(e.subscription(c.ID, id, e.topic("t")))
+		if err := bounded.CreateBoundedSubscription(e.ctx, e.subscription(c.ID, id, e.topic("t")), 3); err != nil {
+			e.t.Fatalf("CreateBoundedSubscription(%s, limit 3): %v", id, err)
+		}
 	}
-	count(c.ID, 3)
+	if err := bounded.CreateBoundedSubscription(e.ctx, e.subscription(c.ID, "4", e.topic("t")), 3); !errors.Is(err, store.ErrSubscriptionLimit) {
+		e.t.Errorf("a 4th subscription with limit 3: %v; want ErrSubscriptionLimit", err)
+	}
+	if err := bounded.CreateBoundedSubscription(e.ctx, e.subscription(c.ID, "2", e.topic("t")), 3); !errors.Is(err, store.ErrSubscriptionExists) {
+		e.t.Errorf("a duplicate id at the limit: %v; want ErrSubscriptionExists", err)
+	}
+	if err := bounded.CreateBoundedSubscription(e.ctx, e.subscription(e.id("unknown"), "1", e.topic("t")), 3); !errors.Is(err, store.ErrConnectionNotFound) {
+		e.t.Errorf("a subscription of an unknown connection: %v; want ErrConnectionNotFound", err)
+	}
 	if _, err := e.s.DeleteSubscription(e.ctx, c.ID, "2"); err != nil {
 		e.t.Fatal(err)
 	}
-	count(c.ID, 2)
-	count(e.id("unknown"), 0)
+	if err := bounded.CreateBoundedSubscription(e.ctx, e.subscription(c.ID, "4", e.topic("t")), 3); err != nil {
+		e.t.Errorf("a subscription after one of 3 was deleted, limit 3: %v", err)
+	}
+	if err := bounded.CreateBoundedSubscription(e.ctx, e.subscription(c.ID, "5", e.topic("t")), 0); err != nil {
+		e.t.Errorf("limit 0 (no bound): %v", err)
+	}
+	ids := func(topic string) []string {
+		var ids []string
+		for _, sub := range e.mustList("TopicSubscriptions", topic) {
+			ids = append(ids, sub.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	// The refused subscription left nothing a fan-out reads.
+	got := ids(e.topic("t"))
+	if want := []string{"1", "3", "4", "5"}; !slices.Equal(got, want) {
+		e.t.Errorf("subscriptions of the topic: %v; want %v", got, want)
+	}
+
+	// Racing subscribes of one connection: exactly the bound wins.
+	r := e.connection("race")
+	e.mustCreateConnection(r)
+	const n, limit = 20, 5
+	var wg sync.WaitGroup
+	var won, refused atomic.Int64
+	for i := range n {
+		wg.Go(func() {
+			switch err := bounded.CreateBoundedSubscription(e.ctx, e.subscription(r.ID, strconv.Itoa(i), e.topic("race")), limit); {
+			case err == nil:
+				won.Add(1)
+			case errors.Is(err, store.ErrSubscriptionLimit):
+				refused.Add(1)
+			default:
+				e.t.Errorf("racing subscribe %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != limit || refused.Load() != n-limit {
+		e.t.Errorf("%d racing subscribes with limit %d: %d created, %d refused; want %d and %d", n, limit, won.Load(), refused.Load(), limit, n-limit)
+	}
+	if got := ids(e.topic("race")); len(got) != limit {
+		e.t.Errorf("the topic lists %d subscriptions after the race; want %d: %v", len(got), limit, got)
+	}
 }

@@ -137,7 +137,7 @@ func cases() []testCase {
 		// DeleteConnection.
 		{name: "DeleteConnection", run: testDeleteConnection},
 		{name: "DeleteConnectionTwice", run: testDeleteConnectionTwice},
-		{name: "CountSubscriptions", run: testCountSubscriptions},
+		{name: "BoundedSubscriptions", run: testBoundedSubscriptions},
 		{name: "DeleteConnectionMissing", run: testDeleteConnectionMissing},
 		{name: "DeleteConnectionWithoutSubscriptions", run: testDeleteConnectionWithoutSubscriptions},
 		{name: "ConnectionRecreatedAfterDelete", run: testConnectionRecreatedAfterDelete},
