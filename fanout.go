@@ -248,7 +248,12 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 	// is started per subscription.
 	work := make(chan job)
 	var wg sync.WaitGroup
-	workers := 0
+	workers, maxWorkers := 0, s.limits.FanOutConcurrency
+	if b, ok := s.sender.(gateway.Bounded); ok && b.MaxInFlight() > 0 {
+		// More workers than the sender has posts in flight would only
+		// wait for their turn, at the cost of their goroutines.
+		maxWorkers = min(maxWorkers, b.MaxInFlight())
+	}
 	run := func() {
 		var w worker
 		for j := range work {
@@ -278,7 +283,7 @@ func (s *Server) fanOut(ctx context.Context, p publication, complete bool) (Publ
 			continue
 		default: // every worker is busy
 		}
-		if workers < s.limits.FanOutConcurrency {
+		if workers < maxWorkers {
 			workers++
 			wg.Go(run)
 		}

@@ -9,27 +9,49 @@ import (
 	"testing/synctest"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/gateway/gatewaytest"
 	"github.com/gqlambda/gqlambda/store"
 )
 
+// boundedRecorder is a recorder that says it has at most n posts in flight
+// (gateway.Bounded).
+type boundedRecorder struct {
+	*gatewaytest.Recorder
+	n int
+}
+
+func (b boundedRecorder) MaxInFlight() int { return b.n }
+
 // TestFanOutConcurrency checks that a fan-out runs exactly
 // Limits.FanOutConcurrency deliveries at once when it has more
-// subscriptions than that: the posts of the first wave wait for each other,
-// so a fan-out that started fewer would deadlock (which synctest reports),
-// and one that started more would be seen.
+// subscriptions than that, or the sender's MaxInFlight when it is a
+// gateway.Bounded with a lower one: the posts of the first wave wait for
+// each other, so a fan-out that started fewer would deadlock (which
+// synctest reports), and one that started more would be seen.
 func TestFanOutConcurrency(t *testing.T) {
 	tests := []struct {
-		limit, subs int
+		limit, bounded, subs int
 	}{
 		{limit: 1, subs: 5},
 		{limit: 4, subs: 50},
 		{limit: 16, subs: 16},
 		{limit: 64, subs: 200},
+		{limit: 64, bounded: 4, subs: 50},
+		{limit: 4, bounded: 64, subs: 50},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d of %d", tt.limit, tt.subs), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d (sender %d) of %d", tt.limit, tt.bounded, tt.subs), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) { c.Limits.FanOutConcurrency = tt.limit })
+				h := newHarness(t, func(c *gqlambda.Config, _ *hookLog) {
+					c.Limits.FanOutConcurrency = tt.limit
+					if tt.bounded > 0 {
+						c.Sender = boundedRecorder{c.Sender.(*gatewaytest.Recorder), tt.bounded}
+					}
+				})
+				want := tt.limit
+				if tt.bounded > 0 {
+					want = min(want, tt.bounded)
+				}
 				for i := range tt.subs {
 					id := fmt.Sprint("c", i)
 					h.ready(id)
@@ -43,8 +65,8 @@ func TestFanOutConcurrency(t *testing.T) {
 					inFlight++
 					posts++
 					peak = max(peak, inFlight)
-					first := posts <= tt.limit
-					if posts == tt.limit {
+					first := posts <= want
+					if posts == want {
 						close(wave)
 					}
 					mu.Unlock()
@@ -60,8 +82,8 @@ func TestFanOutConcurrency(t *testing.T) {
 				if res.Delivered != tt.subs {
 					t.Fatalf("%+v, want %d delivered", res, tt.subs)
 				}
-				if peak != tt.limit {
-					t.Errorf("at most %d posts in flight, want %d", peak, tt.limit)
+				if peak != want {
+					t.Errorf("at most %d posts in flight, want %d", peak, want)
 				}
 			})
 		})

@@ -193,7 +193,10 @@ type Limits struct {
 	// them to API Gateway's account throttle (apigw.Options.Rate, 10,000
 	// per second), so the bound only needs to cover that rate times the
 	// round trip. Lower it to bound memory further (each delivery in flight
-	// holds a goroutine, a frame and, with apigw.Client, a connection).
+	// holds a goroutine, a frame and, with apigw.Client, a connection). A
+	// sender with a lower bound of its own (gateway.Bounded: apigw.Client's
+	// MaxInFlight, itself capped by its transport's MaxConnsPerHost) lowers
+	// it to that.
 	FanOutConcurrency int
 	// MaxDocumentBytes bounds a GraphQL document (the query text of an
 	// operation, over the socket or HTTP). Default: 32768. Negative: no

@@ -44,3 +44,13 @@ type Sender interface {
 	// gateway does. Closing a connection that is already gone succeeds.
 	Close(ctx context.Context, endpoint, connectionID string, code int, reason string) error
 }
+
+// Bounded is an optional capability of a [Sender] that has at most
+// MaxInFlight posts in flight to one endpoint: a fan-out then runs no more
+// deliveries at once than that, since the others could only wait for their
+// turn (apigw.Client has it).
+type Bounded interface {
+	// MaxInFlight is the most posts the Sender has in flight to one
+	// endpoint.
+	MaxInFlight() int
+}

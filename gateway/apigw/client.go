@@ -106,8 +106,11 @@ type Options struct {
 	MaxPayloadBytes int
 	// MaxInFlight is the initial and highest number of concurrent calls to
 	// one endpoint; throttling halves the limit and every success raises it
-	// by one up to MaxInFlight again. Default 1024. The fan-out's own bound
-	// (gqlambda's Limits.FanOutConcurrency) is usually the lower one.
+	// by one up to MaxInFlight again. Default 1024, and never more than the
+	// MaxConnsPerHost of an *http.Transport that sends the requests (the
+	// calls beyond it would only queue inside the transport for one of its
+	// connections). A fan-out of gqlambda runs at most this many deliveries
+	// at once (gateway.Bounded), and at most Limits.FanOutConcurrency.
 	MaxInFlight int
 	// Rate is how many requests per second the Client sends at most to the
 	// https endpoints of one region, attempts and retries included; Burst
@@ -273,6 +276,9 @@ func New(api *apigatewaymanagementapi.Client, opts *Options) *Client {
 			c.http = base.HTTPClient
 		}
 	}
+	if tr, ok := c.rt.(*http.Transport); ok && tr.MaxConnsPerHost > 0 {
+		c.opts.MaxInFlight = min(c.opts.MaxInFlight, tr.MaxConnsPerHost)
+	}
 	switch p := base.Credentials; {
 	case p == nil, aws.IsCredentialsProvider(p, (*aws.AnonymousCredentials)(nil)):
 	case aws.IsCredentialsProvider(p, (*aws.CredentialsCache)(nil)):
@@ -282,6 +288,11 @@ func New(api *apigatewaymanagementapi.Client, opts *Options) *Client {
 	}
 	return c
 }
+
+// MaxInFlight is the most calls the Client has in flight to one endpoint
+// (Options.MaxInFlight, after its defaults and the transport's cap): it
+// makes the Client a gateway.Bounded.
+func (c *Client) MaxInFlight() int { return c.opts.MaxInFlight }
 
 // transportOf returns a copy of the transport of the SDK's default HTTP
 // client sdk (a BuildableClient; nil gives the SDK's defaults), or nil when

@@ -351,6 +351,32 @@ func TestDefaultHTTPClientKeepsConnections(t *testing.T) {
 	}
 }
 
+// TestMaxInFlightCappedByTransport: the Client has no more calls in flight
+// than its transport has connections per host (the others would only queue
+// inside the transport), and says so as a gateway.Bounded.
+func TestMaxInFlightCappedByTransport(t *testing.T) {
+	tests := []struct {
+		name string
+		opts *apigw.Options
+		want int
+	}{
+		{name: "defaults", want: 1024},
+		{name: "MaxInFlight", opts: &apigw.Options{MaxInFlight: 300}, want: 300},
+		{name: "transport with 50 connections per host", opts: &apigw.Options{HTTPClient: &http.Client{Transport: &http.Transport{MaxConnsPerHost: 50}}}, want: 50},
+		{name: "MaxInFlight below the transport's cap", opts: &apigw.Options{MaxInFlight: 20, HTTPClient: &http.Client{Transport: &http.Transport{MaxConnsPerHost: 50}}}, want: 20},
+		{name: "transport without a cap", opts: &apigw.Options{HTTPClient: &http.Client{Transport: &http.Transport{}}}, want: 1024},
+		{name: "own HTTP client", opts: &apigw.Options{HTTPClient: httpClientFunc(http.DefaultClient.Do)}, want: 1024},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b gateway.Bounded = apigw.New(sdkClient(), tt.opts)
+			if got := b.MaxInFlight(); got != tt.want {
+				t.Errorf("MaxInFlight() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestPacing(t *testing.T) {
 	tests := []struct {
 		name        string
