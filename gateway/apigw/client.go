@@ -2,7 +2,8 @@
 // API of Amazon API Gateway WebSocket APIs.
 //
 // [Client] is the production [gateway.Sender]. Post and Close sign one
-// net/http request per call with SigV4 (aws-sdk-go-v2's signer, with the
+// net/http request per call with SigV4 (the signature aws-sdk-go-v2's signer
+// makes, computed without its generic work per request, with the
 // credentials and region of the SDK client it is built from) and send it,
 // without the SDK's per-call middleware stack; Get uses the SDK client. The
 // Client owns its retry policy: throttling (429), server errors (5xx),
@@ -188,9 +189,10 @@ type Client struct {
 	// without http.Client's redirect, cookie and timeout handling, which the
 	// @connections API does not need (Options.AttemptTimeout bounds each
 	// attempt).
-	rt     http.RoundTripper
-	creds  aws.CredentialsProvider // nil: requests are not signed
-	signer *v4.Signer
+	rt        http.RoundTripper
+	creds     aws.CredentialsProvider // nil: requests are not signed
+	signer    *signer
+	sdkSigner *v4.Signer
 
 	cache     sync.Map // endpoint as given → *target
 	mu        sync.Mutex
@@ -258,7 +260,8 @@ func New(api *apigatewaymanagementapi.Client, opts *Options) *Client {
 		opts:      o,
 		log:       log,
 		http:      o.HTTPClient,
-		signer:    v4.NewSigner(),
+		signer:    &signer{service: service},
+		sdkSigner: v4.NewSigner(),
 		endpoints: make(map[string]*target),
 		buckets:   make(map[string]*bucket),
 	}
@@ -444,7 +447,11 @@ func (c *Client) sign(ctx context.Context, req *http.Request, hash, region strin
 	if region == "" {
 		return errors.New("no region to sign for: set one in the SDK client's options")
 	}
-	return c.signer.SignHTTP(ctx, creds, req, hash, service, region, t)
+	if !signable(req) {
+		return c.sdkSigner.SignHTTP(ctx, creds, req, hash, service, region, t)
+	}
+	c.signer.sign(req, creds, hash, region, t)
+	return nil
 }
 
 // responseError reads a failed answer.

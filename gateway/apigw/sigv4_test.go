@@ -1,0 +1,157 @@
+package apigw
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// signBoth signs two copies of one request, with sign and with
+// aws-sdk-go-v2's v4.Signer, and returns the headers each set.
+func signBoth(t testing.TB, method, base, id string, body []byte, header http.Header, creds aws.Credentials, region string, at time.Time) (ours, sdk http.Header) {
+	t.Helper()
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	build := func() *http.Request {
+		var rd *bytes.Reader
+		if len(body) > 0 {
+			rd = bytes.NewReader(body)
+		}
+		var req *http.Request
+		var err error
+		if rd != nil {
+			req, err = http.NewRequest(method, base+"/@connections/"+escape(id), rd)
+		} else {
+			req, err = http.NewRequest(method, base+"/@connections/"+escape(id), nil)
+		}
+		if err != nil {
+			t.Skip(err)
+		}
+		for k, vs := range header {
+			req.Header[k] = append([]string(nil), vs...)
+		}
+		return req
+	}
+	a, b := build(), build()
+	if !signable(a) {
+		t.Skip("not a request sign handles")
+	}
+	s := &signer{service: service}
+	s.sign(a, creds, hash, region, at)
+	// Twice, so that the cached key is used too.
+	a2 := build()
+	s.sign(a2, creds, hash, region, at)
+	if a.Header.Get("Authorization") != a2.Header.Get("Authorization") {
+		t.Fatalf("the second signature with a cached key differs:\n%s\n%s", a.Header.Get("Authorization"), a2.Header.Get("Authorization"))
+	}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, b, hash, service, region, at); err != nil {
+		t.Fatal(err)
+	}
+	return a.Header, b.Header
+}
+
+func compareSignatures(t testing.TB, ours, sdk http.Header) {
+	t.Helper()
+	for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"} {
+		if o, s := ours.Values(h), sdk.Values(h); len(o) != len(s) || len(o) > 0 && o[0] != s[0] {
+			t.Errorf("%s:\n ours %q\n sdk  %q", h, o, s)
+		}
+	}
+}
+
+// TestSignMatchesSDK: the Client's signer makes the signature of
+// aws-sdk-go-v2's v4.Signer for the requests the Client sends, and for
+// headers and ids it never sends.
+func TestSignMatchesSDK(t *testing.T) {
+	at := time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC)
+	key := aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+	session := key
+	session.SessionToken = "FwoGZXIvYXdzEBYaD session token"
+	post := http.Header{"Content-Type": {"application/octet-stream"}, "User-Agent": {userAgent}}
+	tests := []struct {
+		name, method, base, id string
+		body                   []byte
+		header                 http.Header
+		creds                  aws.Credentials
+	}{
+		{"post", "POST", "https://abc123.execute-api.eu-west-1.amazonaws.com/prod", "Lh2pYcFyjoECF0Q=", []byte(`{"type":"next","id":"1"}`), post, key},
+		{"post with a session token", "POST", "https://abc123.execute-api.eu-west-1.amazonaws.com/prod", "Lh2pYcFyjoECF0Q=", []byte(`{}`), post, session},
+		{"delete", "DELETE", "https://abc123.execute-api.eu-west-1.amazonaws.com/prod", "Lh2pYcFyjoECF0Q=", nil, http.Header{"User-Agent": {userAgent}}, key},
+		{"get", "GET", "https://abc123.execute-api.eu-west-1.amazonaws.com/prod", "Lh2pYcFyjoECF0Q=", nil, nil, session},
+		{"custom domain with a path and a port", "POST", "http://localhost:8080/a%20b/stage", "id with spaces/and+plus@", []byte("x"), post, key},
+		{"no stage", "POST", "https://example.com", "é ü", []byte("x"), post, key},
+		{"extra headers, spaces, several values", "POST", "https://example.com/s", "x", []byte("x"),
+			http.Header{"Content-Type": {"  text/plain;   charset=utf-8 "}, "X-Custom": {"a", " b  c\t"}, "X-Amzn-Trace-Id": {"Root=1"}, "Traceparent": {"00-abc-def-01"}}, session},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ours, sdk := signBoth(t, tt.method, tt.base, tt.id, tt.body, tt.header, tt.creds, "eu-west-1", at)
+			compareSignatures(t, ours, sdk)
+		})
+	}
+	t.Run("a new day derives a new key", func(t *testing.T) {
+		s := &signer{service: service}
+		sign := func(at time.Time) string {
+			req, _ := http.NewRequest("DELETE", "https://example.com/s/@connections/x", nil)
+			s.sign(req, key, hex.EncodeToString(sha256.New().Sum(nil)), "us-east-1", at)
+			b, _ := http.NewRequest("DELETE", "https://example.com/s/@connections/x", nil)
+			if err := v4.NewSigner().SignHTTP(context.Background(), key, b, hex.EncodeToString(sha256.New().Sum(nil)), service, "us-east-1", at); err != nil {
+				t.Fatal(err)
+			}
+			if req.Header.Get("Authorization") != b.Header.Get("Authorization") {
+				t.Errorf("at %v:\n ours %s\n sdk  %s", at, req.Header.Get("Authorization"), b.Header.Get("Authorization"))
+			}
+			return req.Header.Get("Authorization")
+		}
+		if sign(at) == sign(at.Add(24*time.Hour)) {
+			t.Error("the same signature on two days")
+		}
+	})
+}
+
+// FuzzSignMatchesSDK compares the two signers on any connection id, body,
+// header value, region and credentials.
+func FuzzSignMatchesSDK(f *testing.F) {
+	f.Add("POST", "Lh2pYcFyjoECF0Q=", []byte(`{"type":"next"}`), "application/octet-stream", "eu-west-1", "AKID", "secret", "", int64(1796592600))
+	f.Add("DELETE", "a b/c", []byte(nil), "", "us-east-1", "AKID", "s", "token", int64(0))
+	f.Add("GET", "%41", []byte("x"), "  a  b ", "ap-southeast-2", "K", "S", "T", int64(4102444800))
+	f.Fuzz(func(t *testing.T, method, id string, body []byte, contentType, region, akid, secret, token string, unix int64) {
+		switch method {
+		case "POST", "GET", "DELETE":
+		default:
+			t.Skip()
+		}
+		if unix < 0 || unix > 4102444800 || id == "" {
+			t.Skip()
+		}
+		header := http.Header{"User-Agent": {userAgent}}
+		if contentType != "" {
+			if !validHeaderValue(contentType) {
+				t.Skip()
+			}
+			header["Content-Type"] = []string{contentType}
+		}
+		creds := aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret, SessionToken: token}
+		if !validHeaderValue(token) {
+			t.Skip()
+		}
+		ours, sdk := signBoth(t, method, "https://abc.execute-api.eu-west-1.amazonaws.com/prod", id, body, header, creds, region, time.Unix(unix, 0))
+		compareSignatures(t, ours, sdk)
+	})
+}
+
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
