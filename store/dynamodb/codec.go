@@ -300,25 +300,21 @@ func decodeConnection(it item) (connItem, error) {
 	return c, nil
 }
 
-// connectionUpdate returns the UpdateItem expression that writes every field
-// of c onto its item: SET for the fields c has, REMOVE for those it lacks,
-// so that a replaced record keeps nothing of the old one but its
-// subscriptions map (created empty when the item is new).
-func connectionUpdate(c store.Connection, x *expr) string {
-	var set, remove []string
-	assign := func(attr string, av types.AttributeValue) {
-		set = append(set, x.name(attr)+" = "+x.value(attr, av))
-	}
+// connectionAttrs returns the attributes of c's item other than its key
+// and its subscriptions' map, and the names of the optional attributes c
+// leaves absent.
+func connectionAttrs(c store.Connection) (set item, absent []string) {
+	set = item{}
 	optional := func(attr string, av types.AttributeValue, present bool) {
 		if present {
-			assign(attr, av)
+			set[attr] = av
 		} else {
-			remove = append(remove, x.name(attr))
+			absent = append(absent, attr)
 		}
 	}
 	optional(attrEndpoint, str(c.Endpoint), c.Endpoint != "")
 	optional(attrProtocol, str(c.Protocol), c.Protocol != "")
-	assign(attrAck, boolean(c.Acknowledged))
+	set[attrAck] = boolean(c.Acknowledged)
 	optional(attrContext, str(string(c.Context)), len(c.Context) > 0)
 	optional(attrAuthorizer, str(string(c.Authorizer)), len(c.Authorizer) > 0)
 	optional(attrData, str(string(c.Data)), len(c.Data) > 0)
@@ -333,9 +329,36 @@ func connectionUpdate(c store.Connection, x *expr) string {
 	optional(AttrLastActive, num(millis(lastActive)), !lastActive.IsZero())
 	optional(AttrActivityShard, str(activityShard(c.ID)), !lastActive.IsZero())
 	optional(attrPingedAt, num(millis(c.PingedAt)), !c.PingedAt.IsZero())
+	return set, absent
+}
+
+// connectionItem is the whole item of a new connection c, with an empty
+// map of subscriptions.
+func connectionItem(c store.Connection) item {
+	it, _ := connectionAttrs(c)
+	it[AttrID] = str(c.ID)
+	it[attrSubs] = &types.AttributeValueMemberM{Value: item{}}
+	return it
+}
+
+// connectionUpdate returns the UpdateItem expression that writes every field
+// of c onto its item: SET for the fields c has, REMOVE for those it lacks,
+// so that a replaced record keeps nothing of the old one but its
+// subscriptions map (created empty when the item is new).
+func connectionUpdate(c store.Connection, x *expr) string {
+	attrs, absent := connectionAttrs(c)
+	set := make([]string, 0, len(attrs)+1)
+	for attr, av := range attrs {
+		set = append(set, x.name(attr)+" = "+x.value(attr, av))
+	}
+	slices.Sort(set)
 	set = append(set, x.name(attrSubs)+" = if_not_exists("+x.name(attrSubs)+", "+x.value("empty", &types.AttributeValueMemberM{Value: item{}})+")")
 	u := "SET " + strings.Join(set, ", ")
-	if len(remove) > 0 {
+	if len(absent) > 0 {
+		remove := make([]string, len(absent))
+		for i, attr := range absent {
+			remove[i] = x.name(attr)
+		}
 		u += " REMOVE " + strings.Join(remove, ", ")
 	}
 	return u

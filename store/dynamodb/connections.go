@@ -37,6 +37,27 @@ func (s *Store) CreateConnection(ctx context.Context, c store.Connection) error 
 	if c.ID == "" {
 		return errors.New("dynamodb: create connection: empty connection id")
 	}
+	// A new id (every id API Gateway hands out) is one PutItem, which
+	// DynamoDB Local parses far faster than the UpdateItem below; an id
+	// that is taken goes to the UpdateItem, which replaces an expired
+	// record but keeps its subscriptions' map.
+	var px expr
+	pcond := px.use("attribute_not_exists(#id)")
+	err = s.write(ctx, "create connection", func() error {
+		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                &t.Connections,
+			Item:                     connectionItem(c),
+			ConditionExpression:      &pcond,
+			ExpressionAttributeNames: px.attrNames(),
+		})
+		return err
+	})
+	if _, ok := conditionFailed(err); !ok {
+		if err != nil {
+			return fail(err)
+		}
+		return nil
+	}
 	now := s.now()
 	var x expr
 	update := connectionUpdate(c, &x)

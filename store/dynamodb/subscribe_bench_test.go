@@ -23,7 +23,7 @@ import (
 // counted per step.
 var (
 	steps = []string{"connect", "init", "subscribe"}
-	ops   = []string{"GetItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem", "TransactWriteItems"}
+	ops   = []string{"GetItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem", "TransactWriteItems", "PutItem"}
 )
 
 // stepKey is the context key of the step a handler call is for.
@@ -33,7 +33,7 @@ type stepKey struct{}
 // step is read from the call's context.
 type callCounter struct {
 	dynamodb.API
-	calls [3][7]atomic.Int64
+	calls [3][8]atomic.Int64
 }
 
 func (c *callCounter) count(ctx context.Context, op int) {
@@ -70,6 +70,11 @@ func (c *callCounter) BatchGetItem(ctx context.Context, in *awsdynamodb.BatchGet
 func (c *callCounter) BatchWriteItem(ctx context.Context, in *awsdynamodb.BatchWriteItemInput, opts ...func(*awsdynamodb.Options)) (*awsdynamodb.BatchWriteItemOutput, error) {
 	c.count(ctx, 5)
 	return c.API.BatchWriteItem(ctx, in, opts...)
+}
+
+func (c *callCounter) PutItem(ctx context.Context, in *awsdynamodb.PutItemInput, opts ...func(*awsdynamodb.Options)) (*awsdynamodb.PutItemOutput, error) {
+	c.count(ctx, 7)
+	return c.API.PutItem(ctx, in, opts...)
 }
 
 func (c *callCounter) TransactWriteItems(ctx context.Context, in *awsdynamodb.TransactWriteItemsInput, opts ...func(*awsdynamodb.Options)) (*awsdynamodb.TransactWriteItemsOutput, error) {

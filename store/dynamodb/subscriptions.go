@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -185,23 +184,13 @@ func (s *Store) putItems(ctx context.Context, t Tables, sub store.Subscription, 
 	put := func(topic string) (item, error) {
 		it := encodeSubscription(sub, topic, e.shard, e.rev, filterJSON)
 		var x expr
-		var set []string
-		for attr, av := range it {
-			if attr != AttrPK && attr != AttrSK {
-				set = append(set, x.name(attr)+" = "+x.value(attr, av))
-			}
-		}
-		slices.Sort(set)
-		update := "SET " + strings.Join(set, ", ")
 		cond := x.use("attribute_not_exists(#pk)")
 		err := s.write(ctx, "put subscription item", func() error {
-			_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
 				TableName:                           &t.Subscriptions,
-				Key:                                 item{AttrPK: it[AttrPK], AttrSK: it[AttrSK]},
-				UpdateExpression:                    &update,
+				Item:                                it,
 				ConditionExpression:                 &cond,
 				ExpressionAttributeNames:            x.attrNames(),
-				ExpressionAttributeValues:           x.attrValues(),
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			})
 			return err
