@@ -40,9 +40,14 @@ const (
 )
 
 // Non-key attributes of subscription items. Every item of a subscription
-// holds the whole record; attrExpiresAt, attrContext, attrData,
-// attrEndpoint and attrProtocol are shared with connection items.
+// holds the whole record: its connection id (the byConnection index's key),
+// revision (which conditions test), expiry and Time to Live as attributes of
+// their own, and everything else in one JSON document, attrDoc. Items
+// written before attrDoc hold one attribute per field instead (the ones
+// below it, some shared with connection items); they are read as they are.
 const (
+	attrDoc            = "doc"           // S, JSON: the subscription's fields (subDoc)
+
 	attrSubscriptionID = "id"            // S
 	attrTopics         = "topics"        // L of S, the topics as given
 	attrFilter         = "filter"        // S, the filter's JSON; absent for the zero filter
@@ -372,41 +377,60 @@ type subItem struct {
 }
 
 // encodeSubscription returns the item of sub under topic in shard.
-func encodeSubscription(sub store.Subscription, topic string, shard int, rev string, filterJSON []byte) item {
+func encodeSubscription(sub store.Subscription, topic string, shard int, rev string, filterJSON []byte) (item, error) {
+	doc, err := json.Marshal(subDoc{
+		ID:            sub.ID,
+		Topics:        sub.Topics,
+		Filter:        filterJSON,
+		Query:         sub.Query,
+		OperationName: sub.OperationName,
+		Variables:     sub.Variables,
+		Context:       sub.Context,
+		Data:          sub.Data,
+		Authorizer:    sub.Authorizer,
+		Endpoint:      sub.Endpoint,
+		Protocol:      sub.Protocol,
+		CompleteHook:  sub.CompleteHook,
+		Predicate:     sub.Predicate,
+		CreatedAt:     millis(sub.CreatedAt),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode subscription %q: %w", sub.ID, err)
+	}
 	it := item{
-		AttrPK:             str(partitionKey(topic, shard)),
-		AttrSK:             str(sortKey(sub.ConnectionID, sub.ID)),
-		AttrConnectionID:   str(sub.ConnectionID),
-		attrSubscriptionID: str(sub.ID),
-		attrTopics:         strList(sub.Topics),
-		attrCompleteHook:   boolean(sub.CompleteHook),
-		attrRev:            str(rev),
-	}
-	optional := func(attr string, s string) {
-		if s != "" {
-			it[attr] = str(s)
-		}
-	}
-	optional(attrFilter, string(filterJSON))
-	optional(attrQuery, sub.Query)
-	optional(attrOperationName, sub.OperationName)
-	optional(attrVariables, string(sub.Variables))
-	optional(attrContext, string(sub.Context))
-	optional(attrData, string(sub.Data))
-	optional(attrAuthorizer, string(sub.Authorizer))
-	optional(attrEndpoint, sub.Endpoint)
-	optional(attrProtocol, sub.Protocol)
-	if sub.Predicate {
-		it[attrPredicate] = boolean(true)
-	}
-	if ms := millis(sub.CreatedAt); ms != 0 {
-		it[attrCreatedAt] = num(ms)
+		AttrPK:           str(partitionKey(topic, shard)),
+		AttrSK:           str(sortKey(sub.ConnectionID, sub.ID)),
+		AttrConnectionID: str(sub.ConnectionID),
+		attrRev:          str(rev),
+		attrDoc:          str(string(doc)),
 	}
 	if ms := millis(sub.ExpiresAt); ms != 0 {
 		it[attrExpiresAt] = num(ms)
 		it[AttrTTL] = num(ttlSeconds(ms))
 	}
-	return it
+	return it, nil
+}
+
+// subDoc is the JSON document of a subscription item (attrDoc): one
+// attribute for what a fan-out reads besides the connection id and the
+// expiry, which costs DynamoDB and the SDK far less to read than one
+// attribute per field (docs/dynamodb.md, "Subscription items"). Short
+// names keep items small; empty fields are left out.
+type subDoc struct {
+	ID            string          `json:"id"`
+	Topics        []string        `json:"t"`
+	Filter        json.RawMessage `json:"f,omitempty"`
+	Query         string          `json:"q,omitempty"`
+	OperationName string          `json:"o,omitempty"`
+	Variables     json.RawMessage `json:"v,omitempty"`
+	Context       json.RawMessage `json:"c,omitempty"`
+	Data          json.RawMessage `json:"d,omitempty"`
+	Authorizer    json.RawMessage `json:"a,omitempty"`
+	Endpoint      string          `json:"e,omitempty"`
+	Protocol      string          `json:"p,omitempty"`
+	CompleteHook  bool            `json:"h,omitempty"`
+	Predicate     bool            `json:"r,omitempty"`
+	CreatedAt     int64           `json:"at,omitempty"`
 }
 
 // encodeFilter returns f as JSON, or nothing for the zero filter.
@@ -422,8 +446,6 @@ func decodeSubscription(it item) (subItem, error) {
 	var (
 		s   subItem
 		err error
-		ms  int64
-		f   string
 	)
 	fail := func(err error) (subItem, error) {
 		return subItem{}, fmt.Errorf("dynamodb: decode subscription %q of connection %q: %w", s.sub.ID, s.sub.ConnectionID, err)
@@ -431,54 +453,17 @@ func decodeSubscription(it item) (subItem, error) {
 	if s.sub.ConnectionID, err = getStr(it, AttrConnectionID); err != nil {
 		return fail(err)
 	}
-	if s.sub.ID, err = getStr(it, attrSubscriptionID); err != nil {
+	doc, err := getStr(it, attrDoc)
+	if err != nil {
 		return fail(err)
 	}
-	if s.sub.Topics, err = getStrings(it, attrTopics); err != nil {
-		return fail(err)
-	}
-	if f, err = getStr(it, attrFilter); err != nil {
-		return fail(err)
-	}
-	if f != "" {
-		if err := json.Unmarshal([]byte(f), &s.sub.Filter); err != nil {
-			return fail(fmt.Errorf("attribute %s: %w", attrFilter, err))
+	if doc != "" {
+		if err := s.decodeDoc(doc); err != nil {
+			return fail(fmt.Errorf("attribute %s: %w", attrDoc, err))
 		}
-	}
-	if s.sub.Query, err = getStr(it, attrQuery); err != nil {
+	} else if err := s.decodeLegacy(it); err != nil {
 		return fail(err)
 	}
-	if s.sub.OperationName, err = getStr(it, attrOperationName); err != nil {
-		return fail(err)
-	}
-	if s.sub.Variables, err = getJSON(it, attrVariables); err != nil {
-		return fail(err)
-	}
-	if s.sub.Context, err = getJSON(it, attrContext); err != nil {
-		return fail(err)
-	}
-	if s.sub.Data, err = getJSON(it, attrData); err != nil {
-		return fail(err)
-	}
-	if s.sub.Authorizer, err = getJSON(it, attrAuthorizer); err != nil {
-		return fail(err)
-	}
-	if s.sub.Endpoint, err = getStr(it, attrEndpoint); err != nil {
-		return fail(err)
-	}
-	if s.sub.Protocol, err = getStr(it, attrProtocol); err != nil {
-		return fail(err)
-	}
-	if s.sub.CompleteHook, err = getBool(it, attrCompleteHook); err != nil {
-		return fail(err)
-	}
-	if s.sub.Predicate, err = getBool(it, attrPredicate); err != nil {
-		return fail(err)
-	}
-	if ms, err = getNum(it, attrCreatedAt); err != nil {
-		return fail(err)
-	}
-	s.sub.CreatedAt = fromMillis(ms)
 	if s.expiresAt, err = getNum(it, attrExpiresAt); err != nil {
 		return fail(err)
 	}
@@ -487,6 +472,85 @@ func decodeSubscription(it item) (subItem, error) {
 		return fail(err)
 	}
 	return s, nil
+}
+
+// decodeDoc decodes the JSON document of a subscription item.
+func (s *subItem) decodeDoc(doc string) error {
+	var d subDoc
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		return err
+	}
+	if len(d.Filter) > 0 {
+		if err := json.Unmarshal(d.Filter, &s.sub.Filter); err != nil {
+			return fmt.Errorf("filter: %w", err)
+		}
+	}
+	s.sub.ID, s.sub.Topics = d.ID, d.Topics
+	s.sub.Query, s.sub.OperationName, s.sub.Variables = d.Query, d.OperationName, d.Variables
+	s.sub.Context, s.sub.Data, s.sub.Authorizer = d.Context, d.Data, d.Authorizer
+	s.sub.Endpoint, s.sub.Protocol = d.Endpoint, d.Protocol
+	s.sub.CompleteHook, s.sub.Predicate = d.CompleteHook, d.Predicate
+	s.sub.CreatedAt = fromMillis(d.CreatedAt)
+	return nil
+}
+
+// decodeLegacy decodes the fields of a subscription item written before
+// attrDoc, one attribute each.
+func (s *subItem) decodeLegacy(it item) error {
+	var (
+		err error
+		ms  int64
+		f   string
+	)
+	if s.sub.ID, err = getStr(it, attrSubscriptionID); err != nil {
+		return err
+	}
+	if s.sub.Topics, err = getStrings(it, attrTopics); err != nil {
+		return err
+	}
+	if f, err = getStr(it, attrFilter); err != nil {
+		return err
+	}
+	if f != "" {
+		if err := json.Unmarshal([]byte(f), &s.sub.Filter); err != nil {
+			return fmt.Errorf("attribute %s: %w", attrFilter, err)
+		}
+	}
+	if s.sub.Query, err = getStr(it, attrQuery); err != nil {
+		return err
+	}
+	if s.sub.OperationName, err = getStr(it, attrOperationName); err != nil {
+		return err
+	}
+	if s.sub.Variables, err = getJSON(it, attrVariables); err != nil {
+		return err
+	}
+	if s.sub.Context, err = getJSON(it, attrContext); err != nil {
+		return err
+	}
+	if s.sub.Data, err = getJSON(it, attrData); err != nil {
+		return err
+	}
+	if s.sub.Authorizer, err = getJSON(it, attrAuthorizer); err != nil {
+		return err
+	}
+	if s.sub.Endpoint, err = getStr(it, attrEndpoint); err != nil {
+		return err
+	}
+	if s.sub.Protocol, err = getStr(it, attrProtocol); err != nil {
+		return err
+	}
+	if s.sub.CompleteHook, err = getBool(it, attrCompleteHook); err != nil {
+		return err
+	}
+	if s.sub.Predicate, err = getBool(it, attrPredicate); err != nil {
+		return err
+	}
+	if ms, err = getNum(it, attrCreatedAt); err != nil {
+		return err
+	}
+	s.sub.CreatedAt = fromMillis(ms)
+	return nil
 }
 
 // getStr returns the string attribute attr of it, "" when absent.

@@ -209,7 +209,10 @@ func TestSubscriptionCodec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		it := encodeSubscription(sub, "t1", 3, "rev1", fj)
+		it, err := encodeSubscription(sub, "t1", 3, "rev1", fj)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if pk, _ := getStr(it, AttrPK); pk != "t1#3" {
 			t.Errorf("pk = %q, want %q", pk, "t1#3")
 		}
@@ -229,6 +232,46 @@ func TestSubscriptionCodec(t *testing.T) {
 	}
 	if _, err := decodeSubscription(item{AttrConnectionID: num(1)}); err == nil {
 		t.Error("decodeSubscription of a number connection id: want an error")
+	}
+	if _, err := decodeSubscription(item{AttrConnectionID: str("c"), attrDoc: str("{")}); err == nil {
+		t.Error("decodeSubscription of a broken document: want an error")
+	}
+	if _, err := encodeSubscription(store.Subscription{ConnectionID: "c", ID: "s", Topics: []string{"t"}, Variables: json.RawMessage("{")}, "t", 0, "r", nil); err == nil {
+		t.Error("encodeSubscription of invalid variables: want an error")
+	}
+}
+
+// TestLegacySubscriptionItem: an item written before the JSON document
+// (one attribute per field) is read as it was.
+func TestLegacySubscriptionItem(t *testing.T) {
+	created := time.UnixMilli(1700000000123).UTC()
+	want := store.Subscription{
+		ConnectionID: "a", ID: "1", Topics: []string{"t1", "t2"},
+		Filter: filter.Filter{Groups: []filter.Group{{Conditions: []filter.Condition{{Field: "chatId", Operator: filter.Eq, Value: "42"}}}}},
+		Query:  "subscription { x }", OperationName: "Op", Variables: json.RawMessage(`{"a":1}`),
+		Context: json.RawMessage(`{"u":"x"}`), Data: json.RawMessage(`{"d":2}`), Authorizer: json.RawMessage(`{"p":"u"}`),
+		Endpoint: "https://e", Protocol: "graphql-transport-ws", CompleteHook: true, Predicate: true,
+		CreatedAt: created, ExpiresAt: created.Add(time.Hour),
+	}
+	legacy := item{
+		AttrPK: str("t1#0"), AttrSK: str(sortKey("a", "1")), AttrConnectionID: str("a"), attrSubscriptionID: str("1"),
+		attrTopics: &types.AttributeValueMemberL{Value: []types.AttributeValue{str("t1"), str("t2")}},
+		attrQuery:  str("subscription { x }"), attrOperationName: str("Op"), attrVariables: str(`{"a":1}`),
+		attrContext: str(`{"u":"x"}`), attrData: str(`{"d":2}`), attrAuthorizer: str(`{"p":"u"}`),
+		attrEndpoint: str("https://e"), attrProtocol: str("graphql-transport-ws"), attrCompleteHook: boolean(true),
+		attrPredicate: boolean(true), attrCreatedAt: num(millis(created)), attrExpiresAt: num(millis(want.ExpiresAt)), attrRev: str("r1"),
+	}
+	fj, err := encodeFilter(want.Filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy[attrFilter] = str(string(fj))
+	got, err := decodeSubscription(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.sub, want) || got.rev != "r1" {
+		t.Errorf("legacy item:\n got %+v (rev %q)\nwant %+v", got.sub, got.rev, want)
 	}
 }
 
@@ -723,8 +766,12 @@ func TestDeleteConnectionOrphans(t *testing.T) {
 	for _, sub := range orphans {
 		shard := shardOf(sub.ConnectionID, sub.ID, 4)
 		for _, topic := range distinctTopics(sub.Topics) {
+			it, err := encodeSubscription(sub, topic, shard, "r"+sub.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if _, err := f.client.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName: &f.tables.Subscriptions, Item: encodeSubscription(sub, topic, shard, "r"+sub.ID, nil),
+				TableName: &f.tables.Subscriptions, Item: it,
 			}); err != nil {
 				t.Fatal(err)
 			}

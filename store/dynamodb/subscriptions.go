@@ -182,10 +182,13 @@ var errConditionFailed = errors.New("condition failed")
 // others may have been written: the caller deletes them).
 func (s *Store) putItems(ctx context.Context, t Tables, sub store.Subscription, e entry, filterJSON []byte) (held item, err error) {
 	put := func(topic string) (item, error) {
-		it := encodeSubscription(sub, topic, e.shard, e.rev, filterJSON)
+		it, err := encodeSubscription(sub, topic, e.shard, e.rev, filterJSON)
+		if err != nil {
+			return nil, err
+		}
 		var x expr
 		cond := x.use("attribute_not_exists(#pk)")
-		err := s.write(ctx, "put subscription item", func() error {
+		err = s.write(ctx, "put subscription item", func() error {
 			_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
 				TableName:                           &t.Subscriptions,
 				Item:                                it,
@@ -523,7 +526,7 @@ func (s *Store) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[
 // topic's readers decode: every attribute but the keys, the revision and the
 // Time to Live.
 var topicProjection = func() string {
-	attrs := []string{AttrConnectionID, attrSubscriptionID, attrTopics, attrFilter, attrQuery, attrOperationName,
+	attrs := []string{AttrConnectionID, attrDoc, attrSubscriptionID, attrTopics, attrFilter, attrQuery, attrOperationName,
 		attrVariables, attrContext, attrData, attrAuthorizer, attrEndpoint, attrProtocol, attrCompleteHook, attrPredicate, attrCreatedAt, attrExpiresAt}
 	for i, a := range attrs {
 		attrs[i] = "#" + a
