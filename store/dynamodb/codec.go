@@ -46,7 +46,7 @@ const (
 // written before attrDoc hold one attribute per field instead (the ones
 // below it, some shared with connection items); they are read as they are.
 const (
-	attrDoc            = "doc"           // S, JSON: the subscription's fields (subDoc)
+	attrDoc = "doc" // S, JSON: the subscription's fields (subDoc)
 
 	attrSubscriptionID = "id"            // S
 	attrTopics         = "topics"        // L of S, the topics as given
