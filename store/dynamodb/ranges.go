@@ -203,15 +203,14 @@ func (s *Store) RangeSubscriptions(ctx context.Context, topic string, r store.Ra
 			x.value("through", str(r.Through))
 		}
 		cond = x.use(cond)
-		proj := x.use(topicProjection)
-		x.value("pk", str(pk))
+		x.value("pk", str(pk)) // whole items, as TopicSubscriptions reads them
 		var start item
 		if r.After != "" {
 			start = item{AttrPK: str(pk), AttrSK: str(r.After)}
 		}
 		for {
 			in := &dynamodb.QueryInput{
-				TableName: &t.Subscriptions, KeyConditionExpression: &cond, ProjectionExpression: &proj,
+				TableName: &t.Subscriptions, KeyConditionExpression: &cond,
 				ExpressionAttributeNames: x.attrNames(), ExpressionAttributeValues: x.attrValues(),
 				ConsistentRead: new(true), ExclusiveStartKey: start,
 			}

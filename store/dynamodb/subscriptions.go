@@ -522,18 +522,6 @@ func (s *Store) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[
 	}
 }
 
-// topicProjection lists the attributes of the subscription items that a
-// topic's readers decode: every attribute but the keys, the revision and the
-// Time to Live.
-var topicProjection = func() string {
-	attrs := []string{AttrConnectionID, attrDoc, attrSubscriptionID, attrTopics, attrFilter, attrQuery, attrOperationName,
-		attrVariables, attrContext, attrData, attrAuthorizer, attrEndpoint, attrProtocol, attrCompleteHook, attrPredicate, attrCreatedAt, attrExpiresAt}
-	for i, a := range attrs {
-		attrs[i] = "#" + a
-	}
-	return strings.Join(attrs, ", ")
-}()
-
 // page is the answer to one Query of readShard.
 type page struct {
 	out *dynamodb.QueryOutput
@@ -554,14 +542,16 @@ func (s *Store) readShard(ctx context.Context, wg *sync.WaitGroup, t Tables, top
 		}
 	}
 	var x expr
+	// No ProjectionExpression: a subscription item is its keys, four small
+	// attributes and the document, and a projection listing the fields of
+	// both item layouts cost DynamoDB Local a fifth more than reading the
+	// whole items (a Query of 10,000: 126 against 102 ms).
 	cond := x.use("#pk = :pk")
-	proj := x.use(topicProjection)
 	x.value("pk", str(partitionKey(topic, shard)))
 	query := func(limit int32, start item) <-chan page {
 		in := &dynamodb.QueryInput{
 			TableName:                 &t.Subscriptions,
 			KeyConditionExpression:    &cond,
-			ProjectionExpression:      &proj,
 			ExpressionAttributeNames:  x.attrNames(),
 			ExpressionAttributeValues: x.attrValues(),
 			ConsistentRead:            new(true),
