@@ -85,14 +85,17 @@ type Options struct {
 	// data. Default 1.
 	Shards int
 
-	// PageSize is the Limit of each Query of TopicSubscriptions after the
-	// first. Default 0: DynamoDB's own, pages of up to 1 MB.
+	// PageSize is the largest Limit of the Queries of TopicSubscriptions.
+	// Default 0: DynamoDB's own, pages of up to 1 MB.
 	PageSize int32
 
 	// FirstPageSize is the Limit of the first Query of each shard of
 	// TopicSubscriptions, kept small so that a fan-out starts posting after
-	// one short read instead of a page of up to 1 MB. Default 64; with a
-	// PageSize below it, PageSize.
+	// one short read instead of a page of up to 1 MB. Each later page may
+	// be four times as large as the one before, up to PageSize, so that the
+	// fan-out, which delivers a page while the next one is read, does not
+	// wait for a 1 MB page after a page of 64. Default 64; with a PageSize
+	// below it, PageSize.
 	FirstPageSize int32
 
 	// MaxAttempts bounds the attempts of a request that DynamoDB partly

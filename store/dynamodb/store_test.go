@@ -990,20 +990,20 @@ func deref32(n *int32) int32 {
 }
 
 // TestTopicPages checks the Limit of each Query of TopicSubscriptions: a
-// small first page, then pages of PageSize (0: DynamoDB's 1 MB), and that
-// every subscription is yielded once whatever the pages.
+// small first page, then pages four times as large as the one before up to
+// PageSize (0: DynamoDB's 1 MB), and that every subscription is yielded
+// once whatever the pages.
 func TestTopicPages(t *testing.T) {
 	const subs = 150
 	tests := []struct {
-		name       string
-		opts       Options
-		wantFirst  int32
-		wantOthers int32 // the Limit of every later query
+		name   string
+		opts   Options
+		limits []int32 // of the queries, in order, for 150 subscriptions
 	}{
-		{name: "defaults", wantFirst: defaultFirstPage, wantOthers: 0},
-		{name: "page size", opts: Options{PageSize: 100}, wantFirst: defaultFirstPage, wantOthers: 100},
-		{name: "page size below the first page", opts: Options{PageSize: 40}, wantFirst: 40, wantOthers: 40},
-		{name: "first page size", opts: Options{FirstPageSize: 7, PageSize: 50}, wantFirst: 7, wantOthers: 50},
+		{name: "defaults", limits: []int32{defaultFirstPage, 4 * defaultFirstPage}},
+		{name: "page size", opts: Options{PageSize: 100}, limits: []int32{64, 100}},
+		{name: "page size below the first page", opts: Options{PageSize: 40}, limits: []int32{40, 40, 40, 40}},
+		{name: "first page size", opts: Options{FirstPageSize: 7, PageSize: 50}, limits: []int32{7, 28, 50, 50, 50}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1023,18 +1023,8 @@ func TestTopicPages(t *testing.T) {
 			f.api.mu.Lock()
 			limits := f.api.limits
 			f.api.mu.Unlock()
-			if len(limits) < 2 || limits[0] != tt.wantFirst {
-				t.Fatalf("query limits %v, want %d first, then more", limits, tt.wantFirst)
-			}
-			for i, l := range limits[1:] {
-				if l != tt.wantOthers {
-					t.Errorf("query %d: limit %d, want %d", i+2, l, tt.wantOthers)
-				}
-			}
-			if tt.wantOthers > 0 {
-				if n, want := len(limits), 1+(subs-int(tt.wantFirst)+int(tt.wantOthers)-1)/int(tt.wantOthers); n < want {
-					t.Errorf("%d queries, want at least %d", n, want)
-				}
+			if !slices.Equal(limits, tt.limits) {
+				t.Errorf("query limits %v, want %v", limits, tt.limits)
 			}
 		})
 	}
@@ -1083,5 +1073,28 @@ func TestReplacedConnectionKeepsSubscriptions(t *testing.T) {
 			}
 			checkReturned(t, "DeleteConnection of the replacing connection", []store.Subscription{sub}, subs)
 		})
+	}
+}
+
+func TestNextLimit(t *testing.T) {
+	tests := []struct {
+		limit, pageSize int32
+		want            []int32 // the limits that follow
+	}{
+		{limit: 64, pageSize: 0, want: []int32{256, 1024, 4096, 16384, 0, 0}},
+		{limit: 64, pageSize: 500, want: []int32{256, 500, 500}},
+		{limit: 100, pageSize: 100, want: []int32{100, 100}},
+		{limit: 0, pageSize: 0, want: []int32{0}},
+	}
+	for _, tt := range tests {
+		limit := tt.limit
+		var got []int32
+		for range tt.want {
+			limit = nextLimit(limit, tt.pageSize)
+			got = append(got, limit)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("after %d with PageSize %d: %v, want %v", tt.limit, tt.pageSize, got, tt.want)
+		}
 	}
 }

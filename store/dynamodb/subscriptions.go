@@ -522,6 +522,23 @@ func (s *Store) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[
 	}
 }
 
+// nextLimit is the Limit of the Query after one of limit: four times as
+// many items, up to pageSize (0: no Limit, DynamoDB's 1 MB pages). A
+// limit of 0 stays 0.
+func nextLimit(limit, pageSize int32) int32 {
+	const growth, unbounded = 4, 1 << 16
+	switch {
+	case limit <= 0:
+		return 0
+	case pageSize > 0:
+		return min(limit*growth, pageSize)
+	case limit*growth >= unbounded:
+		return 0
+	default:
+		return limit * growth
+	}
+}
+
 // page is the answer to one Query of readShard.
 type page struct {
 	out *dynamodb.QueryOutput
@@ -567,7 +584,8 @@ func (s *Store) readShard(ctx context.Context, wg *sync.WaitGroup, t Tables, top
 		})
 		return next
 	}
-	pending := query(s.firstPage, nil)
+	limit := s.firstPage
+	pending := query(limit, nil)
 	for {
 		p := <-pending
 		if p.err != nil {
@@ -578,7 +596,8 @@ func (s *Store) readShard(ctx context.Context, wg *sync.WaitGroup, t Tables, top
 		}
 		more := len(p.out.LastEvaluatedKey) > 0
 		if more {
-			pending = query(s.pageSize, p.out.LastEvaluatedKey)
+			limit = nextLimit(limit, s.pageSize)
+			pending = query(limit, p.out.LastEvaluatedKey)
 		}
 		now := s.now()
 		for _, it := range p.out.Items {
