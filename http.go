@@ -130,31 +130,53 @@ func (s *Server) HTTPHandler(opts *HTTPOptions) http.Handler {
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			req.SourceIP = host
 		}
-		var body []byte
-		if r.Method == http.MethodPost {
+		// The body is read only once the request passed the rate limit and
+		// the Accept header: a client over its rate costs no read.
+		read := false
+		body := func() ([]byte, *httpResponse) {
+			read = true
 			// A deadline on the body's read: where the server cannot set
 			// one (a recorder in tests), the read is bounded by the
 			// server's own timeouts.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(o.ReadTimeout))
 			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(o.MaxBodyBytes)+1))
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-				w.Header().Set("Connection", "close")
-				http.Error(w, "the request body was not sent in time", http.StatusRequestTimeout)
-				return
+				resp := plainResponse(http.StatusRequestTimeout, "the request body was not sent in time")
+				resp.header.Set("Connection", "close")
+				return nil, &resp
 			}
 			if err != nil && !isMaxBytes(err) {
-				http.Error(w, "reading the request body failed", http.StatusBadRequest)
-				return
+				resp := plainResponse(http.StatusBadRequest, "reading the request body failed")
+				return nil, &resp
 			}
-			body = b
+			return b, nil
 		}
 		resp := s.serveHTTP(r.Context(), o, req, body)
 		for k, v := range resp.header {
 			w.Header()[k] = v
 		}
+		if !read && r.ContentLength != 0 {
+			// An unread body: net/http would read it (up to 256 KB) before
+			// answering, to keep the connection, for as long as the client
+			// takes to send it. Closing the connection answers at once.
+			w.Header().Set("Connection", "close")
+		}
 		w.WriteHeader(resp.status)
 		_, _ = w.Write(resp.body)
 	})
+}
+
+// plainResponse is a text/plain answer, as http.Error writes one.
+func plainResponse(status int, msg string) httpResponse {
+	return httpResponse{status: status, body: []byte(msg + "\n"), header: http.Header{
+		"Content-Type":           {"text/plain; charset=utf-8"},
+		"X-Content-Type-Options": {"nosniff"},
+	}}
+}
+
+// readBody returns a body that is already read, for serveHTTP.
+func readBody(b []byte) func() ([]byte, *httpResponse) {
+	return func() ([]byte, *httpResponse) { return b, nil }
 }
 
 func isMaxBytes(err error) bool {
@@ -180,7 +202,7 @@ func (s *Server) APIGatewayHandler(opts *HTTPOptions) func(context.Context, even
 		if err != nil {
 			return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest, Body: "invalid base64 body"}, nil
 		}
-		resp := s.serveHTTP(ctx, o, req, body)
+		resp := s.serveHTTP(ctx, o, req, readBody(body))
 		out := events.APIGatewayProxyResponse{StatusCode: resp.status, Body: string(resp.body), MultiValueHeaders: resp.header}
 		return out, nil
 	}
@@ -220,7 +242,7 @@ func (s *Server) HTTPAPIHandler(opts *HTTPOptions) func(context.Context, events.
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusBadRequest, Body: "invalid base64 body"}, nil
 		}
-		resp := s.serveHTTP(ctx, o, req, body)
+		resp := s.serveHTTP(ctx, o, req, readBody(body))
 		out := events.APIGatewayV2HTTPResponse{StatusCode: resp.status, Body: string(resp.body), Headers: map[string]string{}}
 		for k, v := range resp.header {
 			out.Headers[k] = strings.Join(v, ", ")
@@ -278,8 +300,10 @@ func badRequest(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
-// serveHTTP answers one GraphQL over HTTP request.
-func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest, body []byte) (resp httpResponse) {
+// serveHTTP answers one GraphQL over HTTP request. body returns a POST's
+// body, or the answer to one that could not be read; it is called once the
+// request passed the rate limit and the Accept header.
+func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest, body func() ([]byte, *httpResponse)) (resp httpResponse) {
 	if s.tel != nil {
 		var span *telemetry.Frame
 		ctx, span = s.tel.StartRequest(ctx, "gqlambda HTTP "+req.Method, propagation.HeaderCarrier(req.Header))
@@ -307,6 +331,10 @@ func (s *Server) serveHTTP(ctx context.Context, o HTTPOptions, req *HTTPRequest,
 		p, err = paramsFromQuery(req.Query)
 		batch = []graphQLParams{p}
 	case http.MethodPost:
+		body, failed := body()
+		if failed != nil {
+			return *failed
+		}
 		if len(body) > o.MaxBodyBytes {
 			return errorResponse(http.StatusRequestEntityTooLarge, mediaType,
 				fmt.Sprintf("The request body is over the %d-byte limit", o.MaxBodyBytes), nil)

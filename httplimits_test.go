@@ -82,3 +82,43 @@ func TestHTTPBodyReadDeadline(t *testing.T) {
 		t.Errorf("answered after %v, want about the 300 ms read timeout", took)
 	}
 }
+
+// TestHTTPRateLimitBeforeBody: a client over its rate gets 429 before the
+// server reads its body, so a body that never comes costs it no wait: the
+// answer comes at once, not after HTTPOptions.ReadTimeout.
+func TestHTTPRateLimitBeforeBody(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	srv := httptest.NewServer(h.srv.HTTPHandler(&gqlambda.HTTPOptions{RateLimit: 1, RateBurst: 1, ReadTimeout: time.Minute}))
+	t.Cleanup(srv.Close)
+	// The burst of 1 is spent by a first request.
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"query":"{ __typename }"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("first request: status %d", resp.StatusCode)
+	}
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	began := time.Now()
+	if _, err := c.Write([]byte("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a request over the rate whose body never comes: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("status %d, want 429", resp.StatusCode)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("answered after %v, want at once", took)
+	}
+}
