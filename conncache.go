@@ -1,10 +1,9 @@
 package gqlambda
 
 import (
-	"container/list"
-	"sync"
 	"time"
 
+	"github.com/gqlambda/gqlambda/internal/lru"
 	"github.com/gqlambda/gqlambda/store"
 )
 
@@ -33,7 +32,8 @@ import (
 // ConnectionCache configures the connection records a Server keeps in its
 // process (see Config.ConnectionCache).
 type ConnectionCache struct {
-	// Size bounds the records kept; beyond it the oldest go first.
+	// Size bounds the records kept; beyond it the least recently used go
+	// first.
 	// Default 10,000 (a record is its contexts' JSON plus about 300 bytes).
 	// Negative: no cache, every frame reads its connection from the store.
 	Size int
@@ -47,15 +47,11 @@ const (
 	defaultConnectionCacheTTL  = time.Minute
 )
 
-// connCache is a bounded map of connection records that evicts the one put
-// longest ago first. A nil *connCache keeps nothing.
+// connCache keeps connection records, the least recently used going first
+// beyond its size. A nil *connCache keeps nothing.
 type connCache struct {
-	ttl time.Duration
-	max int
-
-	mu      sync.Mutex
-	records map[string]*list.Element // of *cachedConn
-	order   list.List                // oldest put first
+	ttl     time.Duration
+	records *lru.Cache[string, cachedConn]
 }
 
 type cachedConn struct {
@@ -73,7 +69,7 @@ func newConnCache(cfg ConnectionCache) *connCache {
 	if cfg.TTL <= 0 {
 		cfg.TTL = defaultConnectionCacheTTL
 	}
-	return &connCache{ttl: cfg.TTL, max: cfg.Size, records: make(map[string]*list.Element)}
+	return &connCache{ttl: cfg.TTL, records: lru.New[string, cachedConn](cfg.Size)}
 }
 
 // get returns the record of connection id, if one is kept, fresh and
@@ -82,16 +78,12 @@ func (c *connCache) get(id string, now time.Time) (store.Connection, bool) {
 	if c == nil {
 		return store.Connection{}, false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.records[id]
+	r, ok := c.records.Get(id)
 	if !ok {
 		return store.Connection{}, false
 	}
-	r := e.Value.(*cachedConn)
 	if now.Sub(r.cached) >= c.ttl || !r.conn.ExpiresAt.IsZero() && !now.Before(r.conn.ExpiresAt) {
-		c.order.Remove(e)
-		delete(c.records, id)
+		c.records.Remove(id)
 		return store.Connection{}, false
 	}
 	return r.conn, true
@@ -99,34 +91,15 @@ func (c *connCache) get(id string, now time.Time) (store.Connection, bool) {
 
 // put keeps conn, read or written at now.
 func (c *connCache) put(conn store.Connection, now time.Time) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.records[conn.ID]; ok {
-		e.Value = &cachedConn{conn: conn, cached: now}
-		c.order.MoveToBack(e)
-		return
-	}
-	c.records[conn.ID] = c.order.PushBack(&cachedConn{conn: conn, cached: now})
-	for c.order.Len() > c.max {
-		oldest := c.order.Front()
-		c.order.Remove(oldest)
-		delete(c.records, oldest.Value.(*cachedConn).conn.ID)
+	if c != nil {
+		c.records.Add(conn.ID, cachedConn{conn: conn, cached: now})
 	}
 }
 
 // drop forgets connection id.
 func (c *connCache) drop(id string) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.records[id]; ok {
-		c.order.Remove(e)
-		delete(c.records, id)
+	if c != nil {
+		c.records.Remove(id)
 	}
 }
 
@@ -135,7 +108,5 @@ func (c *connCache) len() int {
 	if c == nil {
 		return 0
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.records)
+	return c.records.Len()
 }

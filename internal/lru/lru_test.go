@@ -60,3 +60,22 @@ func TestCacheConcurrent(t *testing.T) {
 		t.Fatalf("Len() = %d, over capacity 64", c.Len())
 	}
 }
+
+func TestCacheRemove(t *testing.T) {
+	c := New[string, int](2)
+	c.Add("a", 1)
+	c.Add("b", 2)
+	c.Remove("a")
+	c.Remove("missing")
+	if _, ok := c.Get("a"); ok {
+		t.Error("a removed entry is returned")
+	}
+	if c.Len() != 1 {
+		t.Errorf("Len = %d after a removal, want 1", c.Len())
+	}
+	c.Add("c", 3)
+	c.Add("d", 4) // evicts b, the least recently used
+	if _, ok := c.Get("b"); ok || c.Len() != 2 {
+		t.Errorf("after removal and adds: b present %v, Len %d; want false, 2", ok, c.Len())
+	}
+}
