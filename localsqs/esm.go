@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/gqlambda/gqlambda/internal/backoff"
 )
 
 // API is the part of the SQS client (*sqs.Client of aws-sdk-go-v2) that an
@@ -99,7 +101,7 @@ func (e *ESM) poll(ctx context.Context, log *slog.Logger, batch int, wait time.D
 		if err != nil {
 			if ctx.Err() == nil {
 				log.WarnContext(ctx, "localsqs: receive failed", slog.String("error", err.Error()))
-				sleep(ctx, time.Second)
+				backoff.Sleep(ctx, time.Second)
 			}
 			continue
 		}
@@ -154,13 +156,4 @@ func (e *ESM) invoke(ctx context.Context, ev lambdaevents.SQSEvent) (resp lambda
 		}
 	}()
 	return e.Handler(ctx, ev)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

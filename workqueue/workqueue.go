@@ -14,12 +14,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/gqlambda/gqlambda"
+	"github.com/gqlambda/gqlambda/internal/backoff"
 )
 
 // API is the part of the SQS client (*sqs.Client of aws-sdk-go-v2) that
@@ -30,8 +32,14 @@ type API interface {
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
-// maxAttempts bounds how often SendRanges sends the entries SQS refused.
-const maxAttempts = 5
+// maxAttempts bounds how often SendRanges sends the entries SQS refused;
+// it pauses between the attempts (full jitter, a bound that doubles from
+// retryBase up to retryMax), since a refusal is most often throttling.
+const (
+	maxAttempts = 5
+	retryBase   = 50 * time.Millisecond
+	retryMax    = 2 * time.Second
+)
 
 // SQS is a gqlambda.RangeQueue on one SQS queue. It is safe for concurrent
 // use.
@@ -46,7 +54,8 @@ var _ gqlambda.RangeQueue = (*SQS)(nil)
 func New(client API, queueURL string) *SQS { return &SQS{api: client, url: queueURL} }
 
 // SendRanges sends tasks with SendMessageBatch, ten at a time, sending
-// again (up to 5 attempts) the entries SQS reports as failed.
+// again (up to 5 attempts, after a pause that grows) the entries SQS
+// reports as failed.
 func (q *SQS) SendRanges(ctx context.Context, tasks []gqlambda.RangeTask) error {
 	for len(tasks) > 0 {
 		n := min(len(tasks), 10)
@@ -91,6 +100,9 @@ func (q *SQS) sendBatch(ctx context.Context, entries []sqstypes.SendMessageBatch
 			}
 		}
 		entries = again
+		if !backoff.Sleep(ctx, backoff.Full(attempt-1, retryBase, retryMax)) {
+			return fmt.Errorf("workqueue: %d of %d messages refused, not sent again: %w", len(out.Failed), len(entries), context.Cause(ctx))
+		}
 	}
 }
 

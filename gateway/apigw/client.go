@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -55,6 +54,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/gqlambda/gqlambda/gateway"
+	"github.com/gqlambda/gqlambda/internal/backoff"
 )
 
 const (
@@ -577,7 +577,7 @@ func (c *Client) do(ctx context.Context, rawURL, connectionID string, call func(
 			slog.String("endpoint", rawURL), slog.String("connection_id", connectionID),
 			slog.Int("attempt", attempt+1), slog.Int("status", status),
 			slog.Duration("delay", delay), slog.Any("error", err))
-		if !sleep(ctx, delay) {
+		if !backoff.Sleep(ctx, delay) {
 			return err
 		}
 	}
@@ -627,23 +627,7 @@ func regionOf(host string) string {
 
 // backoff returns a random delay in [0, min(MaxDelay, BaseDelay*2^attempt)].
 func (c *Client) backoff(attempt int) time.Duration {
-	ceil := c.opts.MaxDelay
-	if attempt < 63 && c.opts.BaseDelay <= ceil>>attempt {
-		ceil = c.opts.BaseDelay << attempt
-	}
-	return rand.N(ceil + 1)
-}
-
-// sleep waits for d and reports whether it did before ctx was done.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return backoff.Full(attempt, c.opts.BaseDelay, c.opts.MaxDelay)
 }
 
 // statusCode returns the HTTP status code of the response err came from, or
@@ -739,7 +723,7 @@ func (b *bucket) wait(ctx context.Context) error {
 		b.refund()
 		return fmt.Errorf("paced to %g requests per second: no turn before the deadline: %w", b.rate, context.DeadlineExceeded)
 	}
-	if !sleep(ctx, d) {
+	if !backoff.Sleep(ctx, d) {
 		b.refund()
 		return ctx.Err()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/gqlambda/gqlambda/internal/backoff"
 	"github.com/gqlambda/gqlambda/store"
 )
 
@@ -230,28 +231,16 @@ func (s *Store) pause(ctx context.Context, attempt int, op string, cause error) 
 	if attempt+1 >= s.maxAttempts {
 		return fmt.Errorf("%w (after %d attempts)", cause, attempt+1)
 	}
-	d := backoff(attempt)
+	// Full jitter: a random time up to a bound that doubles from
+	// baseDelay to maxDelay.
+	d := backoff.Full(attempt, baseDelay, maxDelay)
 	s.log.LogAttrs(ctx, slog.LevelDebug, "dynamodb: retrying",
 		slog.String("op", op), slog.Int("attempt", attempt+1),
 		slog.Duration("delay", d), slog.Any("error", cause))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if !backoff.Sleep(ctx, d) {
 		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
-}
-
-// backoff returns the delay before retry attempt+1: full jitter, a random
-// time up to a bound that doubles from baseDelay to maxDelay.
-func backoff(attempt int) time.Duration {
-	bound := maxDelay
-	if attempt < 10 {
-		bound = min(maxDelay, baseDelay<<attempt)
-	}
-	return rand.N(bound + 1)
+	return nil
 }
 
 // newRev returns a fresh random token: the revision that ties a

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/gqlambda/gqlambda/internal/backoff"
 )
 
 // StreamsAPI is the part of the DynamoDB Streams client that a [Poller]
@@ -234,7 +236,7 @@ func (p *Poller) rediscover(ctx context.Context, h *health, old string) (string,
 			return arn, shards
 		}
 		h.fail(ctx, "find the stream", err)
-		sleep(ctx, p.backoff(fails))
+		backoff.Sleep(ctx, p.backoff(fails))
 	}
 }
 
@@ -289,7 +291,7 @@ func (p *Poller) read(ctx context.Context, h *health, arn string, shards []types
 // backoff is the pause after fails+1 failures in a row: PollInterval
 // doubled with each, up to MaxBackoff, with jitter (half to all of it).
 func (p *Poller) backoff(fails int) time.Duration {
-	d := min(p.opts.PollInterval<<min(fails, 20), p.opts.MaxBackoff)
+	d := backoff.Ceiling(fails, p.opts.PollInterval, p.opts.MaxBackoff)
 	return d/2 + rand.N(d/2+1)
 }
 
@@ -512,7 +514,7 @@ func (r *shardReader) run(ctx context.Context) {
 		}
 		r.iter = out.NextShardIterator
 		if len(out.Records) == 0 {
-			sleep(ctx, opts.PollInterval)
+			backoff.Sleep(ctx, opts.PollInterval)
 		}
 	}
 }
@@ -548,7 +550,7 @@ func (r *shardReader) getIterator(ctx context.Context) (gone bool) {
 // row.
 func (r *shardReader) failed(ctx context.Context, op string, err error) {
 	r.health.fail(ctx, op, err)
-	sleep(ctx, r.p.backoff(r.fails))
+	backoff.Sleep(ctx, r.p.backoff(r.fails))
 	r.fails++
 }
 
@@ -646,7 +648,7 @@ func (r *shardReader) handle(ctx context.Context, recs []types.Record) bool {
 	r.log.WarnContext(ctx, "batch item failure: reading the shard again from the failed record",
 		slog.String("sequence_number", seq), slog.Int("retry", r.retries), slog.Duration("delay", delay))
 	r.pos = position{typ: types.ShardIteratorTypeAtSequenceNumber, seq: seq}
-	sleep(ctx, delay)
+	backoff.Sleep(ctx, delay)
 	return false
 }
 
@@ -675,14 +677,4 @@ func lowestFailure(recs []events.DynamoDBEventRecord, resp events.DynamoDBEventR
 func isErr[E error](err error) bool {
 	_, ok := errors.AsType[E](err)
 	return ok
-}
-
-// sleep pauses for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
