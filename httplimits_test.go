@@ -60,21 +60,8 @@ func TestHTTPBodyReadDeadline(t *testing.T) {
 	h := newHarness(t, nil)
 	srv := httptest.NewServer(h.srv.HTTPHandler(&gqlambda.HTTPOptions{ReadTimeout: 300 * time.Millisecond}))
 	t.Cleanup(srv.Close)
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	began := time.Now()
-	if _, err := c.Write([]byte("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("no answer to a body that never comes: %v", err)
-	}
-	resp.Body.Close()
+	resp := postUnfinishedBody(t, srv)
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Errorf("status %d, want 408", resp.StatusCode)
 	}
@@ -100,25 +87,33 @@ func TestHTTPRateLimitBeforeBody(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("first request: status %d", resp.StatusCode)
 	}
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	began := time.Now()
-	if _, err := c.Write([]byte("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err = http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("no answer to a request over the rate whose body never comes: %v", err)
-	}
-	resp.Body.Close()
+	resp = postUnfinishedBody(t, srv)
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("status %d, want 429", resp.StatusCode)
 	}
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("answered after %v, want at once", took)
 	}
+}
+
+// postUnfinishedBody sends srv a POST that announces a body of 100 bytes and
+// sends 1, and returns the answer (within 10 s).
+func postUnfinishedBody(t *testing.T, srv *httptest.Server) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write([]byte("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a request whose body never comes: %v", err)
+	}
+	resp.Body.Close()
+	return resp
 }

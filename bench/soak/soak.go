@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/coder/websocket"
 
+	"github.com/gqlambda/gqlambda/internal/backoff"
 	"github.com/gqlambda/gqlambda/store/dynamodb"
 )
 
@@ -341,7 +342,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		slots.Go(func() {
 			// Staggered, so that the clients do not all leave at once.
 			first := time.Duration(float64(o.LifetimeMax) * float64(i) / float64(o.Clients))
-			if !sleep(churnCtx, first/2) {
+			if !backoff.Sleep(churnCtx, first/2) {
 				return
 			}
 			for k := 0; churnCtx.Err() == nil; k++ {
@@ -381,7 +382,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	// Every client has gone: let the server finish its $disconnects, then
 	// sample what is left.
-	sleep(ctx, 2*time.Second)
+	backoff.Sleep(ctx, 2*time.Second)
 	after, _ := chat.stats()
 	rep.GoroutinesAtEnd = chat.goroutines()
 	pooled := keepAliveGoroutines(rep.GoroutinesAtEnd)
@@ -419,7 +420,7 @@ func (r *run) publish(ctx context.Context) {
 	defer inflight.Wait()
 	start := time.Now()
 	for i := 0; ; i++ {
-		if !sleep(ctx, time.Until(start.Add(time.Duration(i)*interval))) {
+		if !backoff.Sleep(ctx, time.Until(start.Add(time.Duration(i)*interval))) {
 			return
 		}
 		ri := i % len(r.rooms)
@@ -488,7 +489,7 @@ func (r *run) client(ctx, churn context.Context, slot int, lifetime time.Duratio
 		cancel()
 		if churn.Err() == nil {
 			r.fail(fmt.Errorf("dial: %w", err))
-			sleep(churn, time.Second) // no busy loop while the chat is unreachable
+			backoff.Sleep(churn, time.Second) // no busy loop while the chat is unreachable
 		}
 		return
 	}
@@ -511,7 +512,7 @@ func (r *run) client(ctx, churn context.Context, slot int, lifetime time.Duratio
 	cancel()
 	if err != nil {
 		r.fail(fmt.Errorf("slot %d: set up: %w", slot, err))
-		sleep(churn, time.Second)
+		backoff.Sleep(churn, time.Second)
 		return
 	}
 	r.connects.Add(1)
@@ -986,21 +987,6 @@ func loadAvg1() string {
 	l := loadAvg()
 	first, _, _ := strings.Cut(l, " ")
 	return first
-}
-
-// sleep waits d or until ctx ends, and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // Markdown renders the report as the tables docs/benchmarks.md shows.

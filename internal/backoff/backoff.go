@@ -27,8 +27,12 @@ func Full(attempt int, base, limit time.Duration) time.Duration {
 	return rand.N(Ceiling(attempt, base, limit) + 1)
 }
 
-// Sleep pauses for d and reports whether it did before ctx was done.
+// Sleep pauses for d and reports whether it did before ctx was done. A d of
+// 0 or less does not pause, and reports whether ctx is still live.
 func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

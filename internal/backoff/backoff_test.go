@@ -46,4 +46,7 @@ func TestSleep(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("Sleep with a done context took %v", took)
 	}
+	if Sleep(ctx, 0) || !Sleep(context.Background(), -time.Second) {
+		t.Error("Sleep of no time must report whether the context is live")
+	}
 }
