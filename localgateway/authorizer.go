@@ -83,7 +83,7 @@ func AuthorizerContext(ctx context.Context) (map[string]any, bool) {
 
 // authorizeConnect runs the authorizer for a handshake and keeps its
 // context on c; on refusal it answers the handshake and returns false.
-func (g *Gateway) authorizeConnect(w http.ResponseWriter, r *http.Request, c *conn, log *slog.Logger) bool {
+func (g *Gateway) authorizeConnect(w http.ResponseWriter, r *http.Request, ev *events.APIGatewayWebsocketProxyRequest, c *conn, log *slog.Logger) bool {
 	a := g.authorizer
 	if a == nil {
 		return true
@@ -93,7 +93,6 @@ func (g *Gateway) authorizeConnect(w http.ResponseWriter, r *http.Request, c *co
 		writeAPIError(w, http.StatusUnauthorized, "Unauthorized")
 		return false
 	}
-	ev := g.connectEvent(r, c)
 	req := events.APIGatewayCustomAuthorizerRequestTypeRequest{
 		Type:                            "REQUEST",
 		MethodArn:                       g.methodARN("$connect"),
@@ -115,6 +114,7 @@ func (g *Gateway) authorizeConnect(w http.ResponseWriter, r *http.Request, c *co
 		return false
 	}
 	c.authorizer = authz
+	ev.RequestContext.Authorizer = authz // as requestContext sets it on every later event
 	return true
 }
 

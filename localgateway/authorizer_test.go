@@ -142,6 +142,13 @@ func TestAuthorizerOnConnect(t *testing.T) {
 		last.Headers["X-Test"] != "ann" {
 		t.Errorf("authorizer request %+v: want a REQUEST for $connect with the query string and headers", last)
 	}
+	// One handshake is one request: the authorizer and $connect see the
+	// same request id.
+	for _, ev := range rec.events("CONNECT", id) {
+		if last.RequestContext.RequestID == "" || ev.RequestContext.RequestID != last.RequestContext.RequestID {
+			t.Errorf("$connect request id %q, authorizer's %q: want one id", ev.RequestContext.RequestID, last.RequestContext.RequestID)
+		}
+	}
 
 	// HTTP: the Authorization header, then the same semantics.
 	post := func(auth string) (int, string) {

@@ -163,12 +163,15 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastActiveAt.Store(now.UnixNano())
 	log := g.log.With(slog.String("connection_id", c.id))
-	if !g.authorizeConnect(w, r, c, log) {
+	// One event: the authorizer reads its headers and request id, and
+	// $connect gets it with the authorizer's context.
+	ev := g.connectEvent(r, c)
+	if !g.authorizeConnect(w, r, &ev, c, log) {
 		return
 	}
 
 	// $connect decides before the handshake is answered.
-	resp, err := g.invoke(g.ctx, g.connectEvent(r, c))
+	resp, err := g.invoke(g.ctx, ev)
 	if err != nil {
 		log.ErrorContext(g.ctx, "localgateway: $connect handler failed", slog.Any("error", err))
 		resp = events.APIGatewayProxyResponse{
