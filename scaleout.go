@@ -226,9 +226,7 @@ func (p publication) subscriptions(ctx context.Context, st store.Store) iter.Seq
 func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMessage) (res PublishResult, handled bool, err error) {
 	so := s.scale
 	if p.id != "" {
-		gctx, cancel := context.WithTimeout(ctx, s.limits.StoreTimeout)
-		st, err := so.splits.GetSplit(gctx, p.id)
-		cancel()
+		st, err := call(s.bounded(), ctx, func(ctx context.Context) (store.SplitStatus, error) { return so.splits.GetSplit(ctx, p.id) })
 		if err != nil {
 			return PublishResult{}, true, fmt.Errorf("gqlambda: split of event %s: %w", p.id, err)
 		}
@@ -250,7 +248,7 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 		split.Ranges += len(tasks)
 		return nil
 	}
-	topicRanges := boundedSeq(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) iter.Seq2[store.Range, error] {
+	topicRanges := boundedSeq(s.bounded(), ctx, func(ctx context.Context) iter.Seq2[store.Range, error] {
 		return so.ranges.TopicRanges(ctx, p.topic, so.RangeSize)
 	})
 	for r, err := range topicRanges {
@@ -293,9 +291,9 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 	}
 	split.Subscriptions = count
 	split.Workers = so.workers(split.Ranges)
-	sctx, cancel := context.WithTimeout(ctx, s.limits.StoreTimeout)
-	defer cancel()
-	st, err := so.splits.SealSplit(sctx, split.ID, split.Ranges, s.now().Add(so.Window))
+	st, err := call(s.bounded(), ctx, func(ctx context.Context) (store.SplitStatus, error) {
+		return so.splits.SealSplit(ctx, split.ID, split.Ranges, s.now().Add(so.Window))
+	})
 	if err != nil {
 		return PublishResult{Split: split}, true, fmt.Errorf("gqlambda: seal split %s of topic %q: %w", split.ID, p.topic, err)
 	}
@@ -334,7 +332,7 @@ func (s *Server) WaitSplit(ctx context.Context, id string, poll time.Duration) (
 	defer t.Stop()
 	var last store.SplitStatus
 	for {
-		st, err := s.scale.splits.GetSplit(ctx, id)
+		st, err := call(s.bounded(), ctx, func(ctx context.Context) (store.SplitStatus, error) { return s.scale.splits.GetSplit(ctx, id) })
 		if err == nil {
 			last = st
 			if st.Complete() {
@@ -406,9 +404,9 @@ func (s *Server) DeliverRange(ctx context.Context, task RangeTask, receives int)
 	k := store.RangeKey{Split: task.Split, Index: task.Index}
 	token := rand.Text()
 	now := s.now()
-	cctx, cancel := context.WithTimeout(ctx, s.limits.StoreTimeout)
-	claim, err := so.splits.ClaimRange(cctx, k, token, now.Add(so.Lease), now.Add(so.Window))
-	cancel()
+	claim, err := call(s.bounded(), ctx, func(ctx context.Context) (store.RangeClaim, error) {
+		return so.splits.ClaimRange(ctx, k, token, now.Add(so.Lease), now.Add(so.Window))
+	})
 	switch {
 	case err != nil:
 		return PublishResult{}, fmt.Errorf("gqlambda: claim range %d of split %s: %w", k.Index, k.Split, err)
@@ -443,9 +441,10 @@ func (s *Server) DeliverRange(ctx context.Context, task RangeTask, receives int)
 	default:
 		state = store.RangeReleased
 	}
-	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), s.limits.StoreTimeout)
-	defer ecancel()
-	st, err := so.splits.EndRange(ectx, k, token, state, tr.take(), res.Delivered, res.Gone, s.now().Add(so.Window))
+	settled := tr.take()
+	st, err := call(s.bounded(), context.WithoutCancel(ctx), func(ctx context.Context) (store.SplitStatus, error) {
+		return so.splits.EndRange(ctx, k, token, state, settled, res.Delivered, res.Gone, s.now().Add(so.Window))
+	})
 	if err != nil {
 		return res, errors.Join(ferr, fmt.Errorf("gqlambda: end range %d of split %s: %w", k.Index, k.Split, err))
 	}
@@ -471,7 +470,7 @@ func (s *Server) DeliverRange(ctx context.Context, task RangeTask, receives int)
 // bounds TopicSubscriptions: a store that hangs fails the range instead of
 // holding the worker until its function times out.
 func (s *Server) boundedRange(ctx context.Context, task RangeTask) iter.Seq2[store.Subscription, error] {
-	return boundedSeq(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) iter.Seq2[store.Subscription, error] {
+	return boundedSeq(s.bounded(), ctx, func(ctx context.Context) iter.Seq2[store.Subscription, error] {
 		return s.scale.ranges.RangeSubscriptions(ctx, task.Topic, task.Range)
 	})
 }
@@ -492,9 +491,9 @@ func (s *Server) checkpoint(ctx context.Context, stop context.CancelCauseFunc, d
 		case <-t.C:
 		}
 		settled := tr.take()
-		cctx, cancel := context.WithTimeout(ctx, s.limits.StoreTimeout)
-		err := so.splits.SettleRange(cctx, k, token, settled, s.now().Add(so.Lease))
-		cancel()
+		_, err := call(s.bounded(), ctx, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, so.splits.SettleRange(ctx, k, token, settled, s.now().Add(so.Lease))
+		})
 		switch {
 		case errors.Is(err, store.ErrRangeLost):
 			stop(fmt.Errorf("gqlambda: range %d of split %s: %w", k.Index, k.Split, err))

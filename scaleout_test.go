@@ -302,7 +302,16 @@ func TestScaleOutConfig(t *testing.T) {
 // their context ends.
 type hangingRanges struct {
 	*memory.Store
-	hang, hangTopic atomic.Bool
+	hang, hangTopic, hangSeal atomic.Bool
+}
+
+// SealSplit answers nothing until its context ends, once hangSeal is set.
+func (h *hangingRanges) SealSplit(ctx context.Context, id string, ranges int, expiresAt time.Time) (store.SplitStatus, error) {
+	if !h.hangSeal.Load() {
+		return h.Store.SealSplit(ctx, id, ranges, expiresAt)
+	}
+	<-ctx.Done()
+	return store.SplitStatus{}, ctx.Err()
 }
 
 func (h *hangingRanges) TopicRanges(ctx context.Context, topic string, size int) iter.Seq2[store.Range, error] {
@@ -371,5 +380,17 @@ func TestScaleOutRangeStoreHangs(t *testing.T) {
 	}
 	if !errors.Is(err, gqlambda.ErrStoreTimeout) {
 		t.Errorf("Publish: want ErrStoreTimeout, got %v", err)
+	}
+
+	// The split log's calls are bounded and marked the same way.
+	st.hangTopic.Store(false)
+	st.hangSeal.Store(true)
+	began = time.Now()
+	_, err = srv.Publish(ctx, "T", map[string]any{"message": "m"})
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("Publish took %v with a split log that hangs, want about %v", took, timeout)
+	}
+	if !errors.Is(err, gqlambda.ErrStoreTimeout) {
+		t.Errorf("Publish with a split log that hangs: want ErrStoreTimeout, got %v", err)
 	}
 }

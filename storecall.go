@@ -26,6 +26,12 @@ type boundedStore struct {
 
 var _ store.Store = boundedStore{}
 
+// bounded is the deadline of the server's store calls, for the calls to the
+// store's optional capabilities that do not go through s.store.
+func (s *Server) bounded() boundedStore {
+	return boundedStore{timeout: s.limits.StoreTimeout}
+}
+
 // call runs f with a context bounded by the timeout, and marks an error the
 // deadline caused with ErrStoreTimeout.
 func call[T any](b boundedStore, ctx context.Context, f func(context.Context) (T, error)) (T, error) {

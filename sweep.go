@@ -358,7 +358,7 @@ func (s *Server) sweepClose(ctx context.Context, conn store.Connection, code int
 // server's store calls run (storecall.go). A connection deleted meanwhile
 // is no failure: it returns nil.
 func (s *Server) record(ctx context.Context, write func(ctx context.Context, id string, at time.Time) error, id string, at time.Time) error {
-	_, err := call(boundedStore{timeout: s.limits.StoreTimeout}, ctx, func(ctx context.Context) (struct{}, error) {
+	_, err := call(s.bounded(), ctx, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, write(ctx, id, at)
 	})
 	if errors.Is(err, store.ErrConnectionNotFound) {
