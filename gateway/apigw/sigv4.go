@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -43,8 +44,9 @@ var ignoredHeaders = map[string]bool{
 type signer struct {
 	service string
 
-	mu  sync.Mutex
-	key derivedKey // the last signing key derived
+	// key is the last signing key derived; every post reads it, so it is
+	// swapped whole rather than guarded by a lock.
+	key atomic.Pointer[derivedKey]
 }
 
 // derivedKey is a signing key and what it was derived from.
@@ -167,16 +169,14 @@ func signable(req *http.Request) bool {
 // signingKey returns the key derived from secret for date, region and the
 // signer's service, deriving it only when one of them changed.
 func (s *signer) signingKey(secret, date, region string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if k := s.key; k.key != nil && k.secret == secret && k.date == date && k.region == region {
+	if k := s.key.Load(); k != nil && k.secret == secret && k.date == date && k.region == region {
 		return k.key
 	}
 	key := hmacSHA256([]byte("AWS4"+secret), date)
 	key = hmacSHA256(key, region)
 	key = hmacSHA256(key, s.service)
 	key = hmacSHA256(key, "aws4_request")
-	s.key = derivedKey{secret: secret, date: date, region: region, key: key}
+	s.key.Store(&derivedKey{secret: secret, date: date, region: region, key: key})
 	return key
 }
 
