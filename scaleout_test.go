@@ -50,6 +50,23 @@ func broadcastSchema(t testing.TB, topic string) graphql.Schema {
 	return schema
 }
 
+// subscribeBroadcast stores n connections (c00, c01, …), each with
+// subscription 1 to topic T's messageBroadcast.
+func subscribeBroadcast(t *testing.T, st store.Store, n int) {
+	t.Helper()
+	ctx := t.Context()
+	for i := range n {
+		conn := fmt.Sprintf("c%02d", i)
+		if err := st.CreateConnection(ctx, store.Connection{ID: conn, Protocol: "graphql-transport-ws"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateSubscription(ctx, store.Subscription{ConnectionID: conn, ID: "1", Topics: []string{"T"},
+			Query: "subscription { messageBroadcast }", Protocol: "graphql-transport-ws", Endpoint: "https://x/prod"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // localQueue starts an SQS emulator with a queue and its dead-letter queue
 // (redrive after maxReceive receives, visibility 1 s) and returns a client
 // and both URLs.
@@ -239,16 +256,7 @@ func TestScaleOutDeliverOnce(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	st := memory.New(nil)
-	for i := range 50 {
-		conn := fmt.Sprintf("c%02d", i)
-		if err := st.CreateConnection(ctx, store.Connection{ID: conn, Protocol: "graphql-transport-ws"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateSubscription(ctx, store.Subscription{ConnectionID: conn, ID: "1", Topics: []string{"T"},
-			Query: "subscription { messageBroadcast }", Protocol: "graphql-transport-ws", Endpoint: "https://x/prod"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	subscribeBroadcast(t, st, 50)
 	q := &rangeRecorder{}
 	rec := gatewaytest.NewRecorder()
 	srv, err := gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(broadcastSchema(t, "T"), nil), Store: st, Sender: rec,
@@ -342,16 +350,7 @@ func TestScaleOutRangeStoreHangs(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	st := &hangingRanges{Store: memory.New(nil)}
-	for i := range 20 {
-		conn := fmt.Sprintf("c%02d", i)
-		if err := st.CreateConnection(ctx, store.Connection{ID: conn, Protocol: "graphql-transport-ws"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateSubscription(ctx, store.Subscription{ConnectionID: conn, ID: "1", Topics: []string{"T"},
-			Query: "subscription { messageBroadcast }", Protocol: "graphql-transport-ws", Endpoint: "https://x/prod"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	subscribeBroadcast(t, st, 20)
 	q := &rangeRecorder{}
 	const timeout = 100 * time.Millisecond
 	srv, err := gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(broadcastSchema(t, "T"), nil), Store: st, Sender: gatewaytest.NewRecorder(),
