@@ -40,11 +40,13 @@ const (
 )
 
 // Non-key attributes of subscription items. Every item of a subscription
-// holds the whole record: its connection id (the byConnection index's key),
-// revision (which conditions test), expiry and Time to Live as attributes of
-// their own, and everything else in one JSON document, attrDoc. Items
-// written before attrDoc hold one attribute per field instead (the ones
-// below it, some shared with connection items); they are read as they are.
+// holds the whole record: its connection id (the byConnection index's key)
+// and Time to Live as attributes of their own, and everything else in one
+// JSON document, attrDoc, which begins with the revision (conditions test
+// that prefix). Items written by earlier versions are read as they are:
+// some hold the revision and expiry as attributes of their own (attrRev,
+// attrExpiresAt) beside attrDoc, the oldest one attribute per field (the
+// ones below attrDoc, some shared with connection items).
 const (
 	attrDoc = "doc" // S, JSON: the subscription's fields (subDoc)
 
@@ -57,7 +59,7 @@ const (
 	attrCompleteHook   = "completeHook"  // BOOL
 	attrPredicate      = "predicate"     // BOOL; absent when false
 	attrCreatedAt      = "createdAt"     // N, Unix ms; absent for the zero time
-	attrRev            = "rev"           // S, equal to the entry's rev
+	attrRev            = "rev"           // S, equal to the entry's rev (now subDoc.Rev)
 )
 
 // maxTopics is the most distinct topics a subscription may have: a
@@ -378,7 +380,10 @@ type subItem struct {
 
 // encodeSubscription returns the item of sub under topic in shard.
 func encodeSubscription(sub store.Subscription, topic string, shard int, rev string, filterJSON []byte) (item, error) {
+	ms := millis(sub.ExpiresAt)
 	doc, err := json.Marshal(subDoc{
+		Rev:           rev,
+		ExpiresAt:     ms,
 		ID:            sub.ID,
 		Topics:        sub.Topics,
 		Filter:        filterJSON,
@@ -401,22 +406,30 @@ func encodeSubscription(sub store.Subscription, topic string, shard int, rev str
 		AttrPK:           str(partitionKey(topic, shard)),
 		AttrSK:           str(sortKey(sub.ConnectionID, sub.ID)),
 		AttrConnectionID: str(sub.ConnectionID),
-		attrRev:          str(rev),
 		attrDoc:          str(string(doc)),
 	}
-	if ms := millis(sub.ExpiresAt); ms != 0 {
-		it[attrExpiresAt] = num(ms)
+	if ms != 0 {
 		it[AttrTTL] = num(ttlSeconds(ms))
 	}
 	return it, nil
 }
 
+// revPrefix is how the attrDoc of a subscription item of revision rev
+// begins: subDoc's first field is the revision, and a revision
+// (strconv.FormatUint in base 36) needs no escaping.
+func revPrefix(rev string) string {
+	return `{"rv":"` + rev + `",`
+}
+
 // subDoc is the JSON document of a subscription item (attrDoc): one
-// attribute for what a fan-out reads besides the connection id and the
-// expiry, which costs DynamoDB and the SDK far less to read than one
-// attribute per field (docs/dynamodb.md, "Subscription items"). Short
-// names keep items small; empty fields are left out.
+// attribute for what a fan-out reads besides the connection id, which costs
+// DynamoDB and the SDK far less to read than one attribute per field
+// (docs/dynamodb.md, "Subscription items"). Short names keep items small;
+// empty fields are left out. Rev stays the first field: deleteItemOfRev's
+// condition tests the document's prefix (revPrefix).
 type subDoc struct {
+	Rev           string          `json:"rv,omitempty"`
+	ExpiresAt     int64           `json:"x,omitempty"`
 	ID            string          `json:"id"`
 	Topics        []string        `json:"t"`
 	Filter        json.RawMessage `json:"f,omitempty"`
@@ -464,12 +477,17 @@ func decodeSubscription(it item) (subItem, error) {
 	} else if err := s.decodeLegacy(it); err != nil {
 		return fail(err)
 	}
-	if s.expiresAt, err = getNum(it, attrExpiresAt); err != nil {
-		return fail(err)
+	if s.expiresAt == 0 {
+		// Written before the expiry moved into attrDoc.
+		if s.expiresAt, err = getNum(it, attrExpiresAt); err != nil {
+			return fail(err)
+		}
 	}
 	s.sub.ExpiresAt = fromMillis(s.expiresAt)
-	if s.rev, err = getStr(it, attrRev); err != nil {
-		return fail(err)
+	if s.rev == "" {
+		if s.rev, err = getStr(it, attrRev); err != nil {
+			return fail(err)
+		}
 	}
 	return s, nil
 }
@@ -485,6 +503,7 @@ func (s *subItem) decodeDoc(doc string) error {
 			return fmt.Errorf("filter: %w", err)
 		}
 	}
+	s.rev, s.expiresAt = d.Rev, d.ExpiresAt
 	s.sub.ID, s.sub.Topics = d.ID, d.Topics
 	s.sub.Query, s.sub.OperationName, s.sub.Variables = d.Query, d.OperationName, d.Variables
 	s.sub.Context, s.sub.Data, s.sub.Authorizer = d.Context, d.Data, d.Authorizer

@@ -480,11 +480,13 @@ func (s *Store) deleteOrphan(ctx context.Context, t Tables, keys []item) (subIte
 }
 
 // deleteItemOfRev deletes the subscription item at key if it has revision
-// rev. It returns the item deleted, or, when nothing was deleted, the item
-// that is there (nil: none).
+// rev: its document begins with it, or (an item of an earlier version) its
+// attrRev is it. It returns the item deleted, or, when nothing was deleted,
+// the item that is there (nil: none).
 func (s *Store) deleteItemOfRev(ctx context.Context, t Tables, key item, rev string) (item, bool, error) {
 	var x expr
-	cond := x.use("#rev = :rev")
+	cond := x.use("begins_with(#doc, :head) OR #rev = :rev")
+	x.value("head", str(revPrefix(rev)))
 	x.value("rev", str(rev))
 	var out *dynamodb.DeleteItemOutput
 	err := s.write(ctx, "delete subscription item", func() error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -1096,5 +1097,81 @@ func TestNextLimit(t *testing.T) {
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("after %d with PageSize %d: %v, want %v", tt.limit, tt.pageSize, got, tt.want)
 		}
+	}
+}
+
+// TestSubscriptionItemLayouts: an item holds its revision and expiry in its
+// document, and deleteItemOfRev deletes an item of the revision it names,
+// and no other, in this layout and in the two earlier ones.
+func TestSubscriptionItemLayouts(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := t.Context()
+	sub := store.Subscription{
+		ConnectionID: "c", ID: "1", Topics: []string{"t"}, Query: "subscription { x }",
+		// A variable that looks like a revision must not pass for one.
+		Variables: json.RawMessage(`{"rv":"r1"}`),
+		CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour),
+	}
+	current, err := encodeSubscription(sub, "t", 0, "r1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(current)); !slices.Equal(got, []string{AttrConnectionID, attrDoc, AttrPK, AttrSK, AttrTTL}) {
+		t.Errorf("attributes of an item: %v", got)
+	}
+	if doc, _ := getStr(current, attrDoc); !strings.HasPrefix(doc, revPrefix("r1")) {
+		t.Errorf("document %s does not begin with %s", doc, revPrefix("r1"))
+	}
+	// The layout before the revision and expiry moved into the document.
+	previous := maps.Clone(current)
+	doc, _ := getStr(current, attrDoc)
+	var d map[string]any
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	delete(d, "rv")
+	delete(d, "x")
+	b, _ := json.Marshal(d)
+	previous[attrDoc] = str(string(b))
+	previous[attrRev] = str("r1")
+	previous[attrExpiresAt] = num(millis(sub.ExpiresAt))
+	// The oldest: one attribute per field.
+	oldest := item{
+		AttrPK: current[AttrPK], AttrSK: current[AttrSK], AttrConnectionID: str("c"), attrSubscriptionID: str("1"),
+		attrTopics: &types.AttributeValueMemberL{Value: []types.AttributeValue{str("t")}}, attrQuery: str(sub.Query),
+		attrVariables: str(string(sub.Variables)), attrCreatedAt: num(millis(sub.CreatedAt)),
+		attrExpiresAt: num(millis(sub.ExpiresAt)), attrRev: str("r1"),
+	}
+	key := item{AttrPK: current[AttrPK], AttrSK: current[AttrSK]}
+	for _, tc := range []struct {
+		name string
+		it   item
+	}{{"current", current}, {"previous", previous}, {"oldest", oldest}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := decodeSubscription(tc.it)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.rev != "r1" || !rec.sub.ExpiresAt.Equal(sub.ExpiresAt) || rec.sub.Query != sub.Query || string(rec.sub.Variables) != string(sub.Variables) {
+				t.Errorf("decoded rev %q, expiry %v, query %q, variables %s; want r1, %v, %q, %s",
+					rec.rev, rec.sub.ExpiresAt, rec.sub.Query, rec.sub.Variables, sub.ExpiresAt, sub.Query, sub.Variables)
+			}
+			if _, err := f.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.tables.Subscriptions, Item: tc.it}); err != nil {
+				t.Fatal(err)
+			}
+			for _, other := range []string{"r", "r12", "r2"} {
+				there, deleted, err := f.s.deleteItemOfRev(ctx, f.tables, key, other)
+				if err != nil || deleted || there == nil {
+					t.Fatalf("deleteItemOfRev(%q) of an item of r1: deleted %v, item there %v, %v; want refused, the item returned", other, deleted, there != nil, err)
+				}
+			}
+			gone, deleted, err := f.s.deleteItemOfRev(ctx, f.tables, key, "r1")
+			if err != nil || !deleted || gone == nil {
+				t.Fatalf("deleteItemOfRev(r1): deleted %v, %v; want deleted", deleted, err)
+			}
+			if n := f.items("t"); n != 0 {
+				t.Errorf("%d items left, want 0", n)
+			}
+		})
 	}
 }

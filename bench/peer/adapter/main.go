@@ -34,6 +34,8 @@
 //	                          then not honoured)
 //	GQLAMBDA_BENCH_CPUPROFILE write a CPU profile of the publish phase (from
 //	                          ready to exit) to this file
+//	GQLAMBDA_BENCH_SETUP_CPUPROFILE write a CPU profile of the setup phase's
+//	                          subscribing (after the tables exist) to this file
 //	GQLAMBDA_BENCH_EMF        append the server's CloudWatch Embedded Metric
 //	                          Format lines (Service "bench") to this file
 package main
@@ -126,11 +128,12 @@ type config struct {
 	maxSockets       int
 	region           string
 
-	fanOut     int    // 0: the library's default
-	pageSize   int32  // 0: the library's default
-	httpMode   string // "" or "sdk"
-	cpuProfile string // "" or a file for the publish phase's CPU profile
-	emf        string // "" or a file the server appends its EMF lines to
+	fanOut       int    // 0: the library's default
+	pageSize     int32  // 0: the library's default
+	httpMode     string // "" or "sdk"
+	cpuProfile   string // "" or a file for the publish phase's CPU profile
+	setupProfile string // "" or a file for the setup phase's CPU profile
+	emf          string // "" or a file the server appends its EMF lines to
 }
 
 func configFromEnv() (config, error) {
@@ -155,6 +158,7 @@ func configFromEnv() (config, error) {
 		region:       orDefault(os.Getenv("AWS_REGION"), "us-east-1"),
 		httpMode:     os.Getenv("GQLAMBDA_BENCH_HTTP"),
 		cpuProfile:   os.Getenv("GQLAMBDA_BENCH_CPUPROFILE"),
+		setupProfile: os.Getenv("GQLAMBDA_BENCH_SETUP_CPUPROFILE"),
 		emf:          os.Getenv("GQLAMBDA_BENCH_EMF"),
 	}
 	var errs []error
@@ -550,6 +554,11 @@ func setup(ctx context.Context, c config, out *emitter, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
+	stop, err := startProfile(c.setupProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 
 	var next, done, failed atomic.Int64
 	var steps stepTimes
@@ -610,22 +619,36 @@ func setup(ctx context.Context, c config, out *emitter, log *slog.Logger) error 
 	return nil
 }
 
+// startProfile starts a CPU profile written to path (none when path is
+// empty) and returns the function that stops it.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("adapter: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("adapter: cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 func publish(ctx context.Context, c config, out *emitter, log *slog.Logger, stdin *os.File) error {
 	srv, _, errs, err := newServer(c, log)
 	if err != nil {
 		return err
 	}
-	if c.cpuProfile != "" {
-		f, err := os.Create(c.cpuProfile)
-		if err != nil {
-			return fmt.Errorf("adapter: cpu profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("adapter: cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startProfile(c.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	out.emit(map[string]any{"event": "ready", "peer": c.peerName(), "store": c.store, "versions": versions(), "pid": os.Getpid()})
 	in := bufio.NewScanner(stdin)
 	for in.Scan() {
