@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/smithy-go/encoding/httpbinding"
 )
 
 // This file signs the Client's requests with Signature Version 4. It makes
@@ -47,12 +47,51 @@ type signer struct {
 	// key is the last signing key derived; every post reads it, so it is
 	// swapped whole rather than guarded by a lock.
 	key atomic.Pointer[derivedKey]
+	// stamp is the last second formatted for X-Amz-Date, likewise.
+	stamp atomic.Pointer[amzStamp]
 }
 
-// derivedKey is a signing key and what it was derived from.
+// derivedKey is a signing key and what it was derived from, with a pool of
+// HMACs keyed with it (an HMAC's Reset returns it to its keyed state, which
+// spares each signature the key's two SHA-256 blocks and allocations).
 type derivedKey struct {
 	secret, date, region string
 	key                  []byte
+	macs                 sync.Pool // of hash.Hash
+}
+
+// amzStamp is a Unix second and its X-Amz-Date form.
+type amzStamp struct {
+	sec  int64
+	date string
+}
+
+// amzDate returns t in X-Amz-Date's form, formatting it once per second.
+func (s *signer) amzDate(t time.Time) string {
+	sec := t.Unix()
+	if st := s.stamp.Load(); st != nil && st.sec == sec {
+		return st.date
+	}
+	var buf [16]byte
+	date := string(t.UTC().AppendFormat(buf[:0], amzDateFormat))
+	s.stamp.Store(&amzStamp{sec: sec, date: date})
+	return date
+}
+
+// appendEscapedPath appends path escaped as AWS's canonical URI wants it
+// (httpbinding.EscapePath(path, false)): every byte but the unreserved
+// ones and '/' as %XX, upper-case.
+func appendEscapedPath(b []byte, path string) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '/' {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
+	}
+	return b
 }
 
 // bufPool holds the buffers canonical requests are written into.
@@ -63,8 +102,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // session token) and Authorization. req has no query and no opaque URL
 // (see signable).
 func (s *signer) sign(req *http.Request, creds aws.Credentials, payloadHash, region string, t time.Time) {
-	var dateBuf [16]byte
-	amzDate := string(t.UTC().AppendFormat(dateBuf[:0], amzDateFormat))
+	amzDate := s.amzDate(t)
 	date := amzDate[:8]
 	req.Header["X-Amz-Date"] = []string{amzDate}
 	if creds.SessionToken != "" {
@@ -93,7 +131,7 @@ func (s *signer) sign(req *http.Request, creds aws.Credentials, payloadHash, reg
 	b := (*bp)[:0]
 	b = append(b, req.Method...)
 	b = append(b, '\n')
-	b = append(b, httpbinding.EscapePath(cmp.Or(req.URL.EscapedPath(), "/"), false)...)
+	b = appendEscapedPath(b, cmp.Or(req.URL.EscapedPath(), "/"))
 	b = append(b, '\n', '\n') // no query
 	for _, name := range names {
 		b = append(b, name...)
@@ -141,10 +179,16 @@ func (s *signer) sign(req *http.Request, creds aws.Credentials, payloadHash, reg
 	b = append(b, scope...)
 	b = append(b, '\n')
 	b = hex.AppendEncode(b, canonicalHash[:])
-	mac := hmac.New(sha256.New, s.signingKey(creds.SecretAccessKey, date, region))
+	dk := s.signingKey(creds.SecretAccessKey, date, region)
+	mac, _ := dk.macs.Get().(hash.Hash)
+	if mac == nil {
+		mac = hmac.New(sha256.New, dk.key)
+	}
 	mac.Write(b)
 	var sum [sha256.Size]byte
 	signature := mac.Sum(sum[:0])
+	mac.Reset()
+	dk.macs.Put(mac)
 
 	b = b[:0]
 	b = append(b, signingAlgorithm+" Credential="...)
@@ -168,16 +212,17 @@ func signable(req *http.Request) bool {
 
 // signingKey returns the key derived from secret for date, region and the
 // signer's service, deriving it only when one of them changed.
-func (s *signer) signingKey(secret, date, region string) []byte {
+func (s *signer) signingKey(secret, date, region string) *derivedKey {
 	if k := s.key.Load(); k != nil && k.secret == secret && k.date == date && k.region == region {
-		return k.key
+		return k
 	}
 	key := hmacSHA256([]byte("AWS4"+secret), date)
 	key = hmacSHA256(key, region)
 	key = hmacSHA256(key, s.service)
 	key = hmacSHA256(key, "aws4_request")
-	s.key.Store(&derivedKey{secret: secret, date: date, region: region, key: key})
-	return key
+	k := &derivedKey{secret: secret, date: date, region: region, key: key}
+	s.key.Store(k)
+	return k
 }
 
 func hmacSHA256(key []byte, data string) []byte {

@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/smithy-go/encoding/httpbinding"
 )
 
 // signBoth signs two copies of one request, with sign and with
@@ -114,6 +116,68 @@ func TestSignMatchesSDK(t *testing.T) {
 			t.Error("the same signature on two days")
 		}
 	})
+}
+
+// TestSignerReused: one signer, as a Client keeps it, signs a sequence of
+// requests whose second, day, credentials and region change and come back,
+// concurrently; each signature is the SDK's. This goes through the cached
+// X-Amz-Date, the cached key and its pooled HMACs in every order.
+func TestSignerReused(t *testing.T) {
+	s := &signer{service: service}
+	base := time.Date(2026, 12, 6, 23, 59, 58, 0, time.UTC)
+	keyA := aws.Credentials{AccessKeyID: "AKIDA", SecretAccessKey: "secretA"}
+	keyB := aws.Credentials{AccessKeyID: "AKIDB", SecretAccessKey: "secretB", SessionToken: "tok"}
+	type step struct {
+		at     time.Time
+		creds  aws.Credentials
+		region string
+	}
+	steps := []step{
+		{base, keyA, "eu-west-1"},
+		{base.Add(400 * time.Millisecond), keyA, "eu-west-1"}, // same second
+		{base.Add(time.Second), keyA, "eu-west-1"},            // next second
+		{base.Add(time.Second), keyB, "eu-west-1"},            // other credentials
+		{base.Add(time.Second), keyB, "us-east-1"},            // other region
+		{base.Add(2 * time.Second), keyA, "eu-west-1"},        // next day
+		{base, keyA, "eu-west-1"},                             // back to the first
+	}
+	body := []byte(`{"type":"next","id":"1"}`)
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	sign := func(st step) {
+		req, _ := http.NewRequest("POST", "https://abc.execute-api.eu-west-1.amazonaws.com/prod/@connections/Lh2pYcFyjoECF0Q%3D", bytes.NewReader(body))
+		ref, _ := http.NewRequest("POST", "https://abc.execute-api.eu-west-1.amazonaws.com/prod/@connections/Lh2pYcFyjoECF0Q%3D", bytes.NewReader(body))
+		s.sign(req, st.creds, hash, st.region, st.at)
+		if err := v4.NewSigner().SignHTTP(context.Background(), st.creds, ref, hash, service, st.region, st.at); err != nil {
+			t.Error(err)
+			return
+		}
+		compareSignatures(t, req.Header, ref.Header)
+	}
+	for range 3 {
+		for _, st := range steps {
+			sign(st)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() { sign(steps[i%len(steps)]) })
+	}
+	wg.Wait()
+}
+
+// TestAppendEscapedPath: the canonical URI's escaping is smithy's
+// httpbinding.EscapePath(path, false) for every byte.
+func TestAppendEscapedPath(t *testing.T) {
+	var all []byte
+	for c := range 256 {
+		all = append(all, byte(c))
+	}
+	for _, p := range []string{"", "/", "/prod/@connections/Lh2pYcFyjoECF0Q%3D", "a b/c+d=e~f_g.h-i", string(all)} {
+		if got, want := string(appendEscapedPath(nil, p)), httpbinding.EscapePath(p, false); got != want {
+			t.Errorf("appendEscapedPath(%q):\n got %s\nwant %s", p, got, want)
+		}
+	}
 }
 
 // FuzzSignMatchesSDK compares the two signers on any connection id, body,
