@@ -134,12 +134,15 @@ func TestSignerReused(t *testing.T) {
 	}
 	steps := []step{
 		{base, keyA, "eu-west-1"},
-		{base.Add(400 * time.Millisecond), keyA, "eu-west-1"}, // same second
-		{base.Add(time.Second), keyA, "eu-west-1"},            // next second
-		{base.Add(time.Second), keyB, "eu-west-1"},            // other credentials
-		{base.Add(time.Second), keyB, "us-east-1"},            // other region
-		{base.Add(2 * time.Second), keyA, "eu-west-1"},        // next day
-		{base, keyA, "eu-west-1"},                             // back to the first
+		{base.Add(400 * time.Millisecond), keyA, "eu-west-1"},                           // same second
+		{base.Add(time.Second), keyA, "eu-west-1"},                                      // next second
+		{base.Add(time.Second), keyB, "eu-west-1"},                                      // other credentials
+		{base.Add(time.Second), keyB, "us-east-1"},                                      // other region
+		{base.Add(2 * time.Second), keyA, "eu-west-1"},                                  // next day
+		{base, keyA, "eu-west-1"},                                                       // back to the first
+		{base.Add(time.Minute), keyA, "eu-west-1"},                                      // the same second of another minute
+		{base.Add(time.Minute).In(time.FixedZone("UTC-5", -5*3600)), keyA, "eu-west-1"}, // the same instant elsewhere
+		{base.Add(time.Minute + 1).In(time.FixedZone("UTC+9", 9*3600)), keyB, "us-east-1"},
 	}
 	body := []byte(`{"type":"next","id":"1"}`)
 	sum := sha256.Sum256(body)

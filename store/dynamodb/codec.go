@@ -428,7 +428,7 @@ func revPrefix(rev string) string {
 // empty fields are left out. Rev stays the first field: deleteItemOfRev's
 // condition tests the document's prefix (revPrefix).
 type subDoc struct {
-	Rev           string          `json:"rv,omitempty"`
+	Rev           string          `json:"rv"`
 	ExpiresAt     int64           `json:"x,omitempty"`
 	ID            string          `json:"id"`
 	Topics        []string        `json:"t"`
