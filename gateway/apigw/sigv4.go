@@ -44,9 +44,11 @@ var ignoredHeaders = map[string]bool{
 type signer struct {
 	service string
 
-	// key is the last signing key derived; every post reads it, so it is
+	// keys holds, per region (a Client posting to APIs of several regions
+	// signs for each), the last signing key derived for it: a string →
+	// *atomic.Pointer[derivedKey]. Every post reads it, so a key is
 	// swapped whole rather than guarded by a lock.
-	key atomic.Pointer[derivedKey]
+	keys sync.Map
 	// stamp is the last second formatted for X-Amz-Date, likewise.
 	stamp atomic.Pointer[amzStamp]
 }
@@ -211,9 +213,15 @@ func signable(req *http.Request) bool {
 }
 
 // signingKey returns the key derived from secret for date, region and the
-// signer's service, deriving it only when one of them changed.
+// signer's service, deriving it only when the secret or the date changed
+// since the last key of region.
 func (s *signer) signingKey(secret, date, region string) *derivedKey {
-	if k := s.key.Load(); k != nil && k.secret == secret && k.date == date && k.region == region {
+	v, ok := s.keys.Load(region)
+	if !ok {
+		v, _ = s.keys.LoadOrStore(region, new(atomic.Pointer[derivedKey]))
+	}
+	last := v.(*atomic.Pointer[derivedKey])
+	if k := last.Load(); k != nil && k.secret == secret && k.date == date {
 		return k
 	}
 	key := hmacSHA256([]byte("AWS4"+secret), date)
@@ -221,7 +229,7 @@ func (s *signer) signingKey(secret, date, region string) *derivedKey {
 	key = hmacSHA256(key, s.service)
 	key = hmacSHA256(key, "aws4_request")
 	k := &derivedKey{secret: secret, date: date, region: region, key: key}
-	s.key.Store(k)
+	last.Store(k)
 	return k
 }
 

@@ -169,6 +169,32 @@ func TestSignerReused(t *testing.T) {
 	wg.Wait()
 }
 
+// TestSigningKeyPerRegion: a signer posting for two regions in turn keeps
+// a key for each, instead of deriving one (and a new pool of HMACs) on
+// every post; a new day or secret derives again.
+func TestSigningKeyPerRegion(t *testing.T) {
+	s := &signer{service: service}
+	eu := s.signingKey("secret", "20261206", "eu-west-1")
+	us := s.signingKey("secret", "20261206", "us-east-1")
+	if eu == us {
+		t.Fatal("one key for two regions")
+	}
+	for range 3 {
+		if s.signingKey("secret", "20261206", "eu-west-1") != eu || s.signingKey("secret", "20261206", "us-east-1") != us {
+			t.Fatal("a key derived again for a region whose secret and date did not change")
+		}
+	}
+	if k := s.signingKey("secret", "20261207", "eu-west-1"); k == eu || k.date != "20261207" {
+		t.Error("a new day kept the old key")
+	}
+	if k := s.signingKey("other", "20261207", "eu-west-1"); k.secret != "other" {
+		t.Error("a new secret kept the old key")
+	}
+	if s.signingKey("secret", "20261206", "us-east-1") != us {
+		t.Error("another region's change replaced this region's key")
+	}
+}
+
 // TestAppendEscapedPath: the canonical URI's escaping is smithy's
 // httpbinding.EscapePath(path, false) for every byte.
 func TestAppendEscapedPath(t *testing.T) {
