@@ -109,7 +109,7 @@ func (s *Server) Deliver(ctx context.Context, ev store.Event) (PublishResult, er
 	}
 	p.id = ev.ID
 	if s.scale != nil && !ev.Complete {
-		if res, handled, err := s.publishSplit(ctx, p, ev.Payload); handled {
+		if res, handled, err := s.publishSplit(ctx, &p, ev.Payload); handled {
 			return res, err
 		}
 	}
@@ -132,7 +132,7 @@ func (s *Server) publish(ctx context.Context, topic string, payload any, complet
 		return PublishResult{}, err
 	}
 	if s.scale != nil && !complete {
-		if res, handled, err := s.publishSplit(ctx, p, raw); handled {
+		if res, handled, err := s.publishSplit(ctx, &p, raw); handled {
 			return res, err
 		}
 	}
@@ -158,9 +158,10 @@ type publication struct {
 	// id is the event's id when Deliver delivers it: the key of the
 	// delivery log (dedup.go). Empty for Publish and Complete.
 	id string
-	// subs, when set, is what to deliver to instead of the topic's
-	// subscriptions, and log the delivery log instead of the store's: a
-	// range of a split publish (scaleout.go).
+	// subs, when set, is what to deliver to instead of reading the topic's
+	// subscriptions: a range of a split publish, or the subscriptions a
+	// publish read to decide not to split (scaleout.go). log, when set, is
+	// the delivery log instead of the store's (a range's).
 	subs iter.Seq2[store.Subscription, error]
 	log  store.DeliveryLog
 }

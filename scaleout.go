@@ -218,12 +218,15 @@ func (p publication) subscriptions(ctx context.Context, st store.Store) iter.Seq
 }
 
 // publishSplit splits a Publish of p (payload raw) when its topic has more
-// than Threshold subscriptions. handled is false when it has not, and the
-// caller delivers directly. An event with an id (Deliver) is split under
-// that id: a source that delivers it again after its split was sealed gets
-// the split's status, and one that delivers it again before resends its
-// ranges under the same keys, which workers find done or settled.
-func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMessage) (res PublishResult, handled bool, err error) {
+// than Threshold subscriptions. handled is false when it has not: the
+// caller delivers directly, to p.subs, the subscriptions publishSplit read
+// to know (one read of a topic below the threshold, not a read of its keys
+// and then of its subscriptions). An event with an id (Deliver) is split
+// under that id: a source that delivers it again after its split was
+// sealed gets the split's status, and one that delivers it again before
+// resends its ranges under the same keys, which workers find done or
+// settled.
+func (s *Server) publishSplit(ctx context.Context, p *publication, raw json.RawMessage) (res PublishResult, handled bool, err error) {
 	so := s.scale
 	if p.id != "" {
 		st, err := call(s.bounded(), ctx, func(ctx context.Context) (store.SplitStatus, error) { return so.splits.GetSplit(ctx, p.id) })
@@ -233,6 +236,10 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 		if st.Sealed() {
 			return PublishResult{Split: &Split{ID: p.id, Ranges: st.Ranges, Workers: so.workers(st.Ranges), Pending: st.Pending()}}, true, nil
 		}
+	}
+	if subs, over := s.readUpTo(ctx, p.topic, so.Threshold); !over {
+		p.subs = subs
+		return PublishResult{}, false, nil
 	}
 	var (
 		buffered []RangeTask
@@ -304,6 +311,38 @@ func (s *Server) publishSplit(ctx context.Context, p publication, raw json.RawMe
 	s.log.InfoContext(ctx, "publish split", slog.String("topic", p.topic), slog.String("split", split.ID),
 		slog.Int("ranges", split.Ranges), slog.Int("subscriptions", count), slog.Int("workers", split.Workers))
 	return PublishResult{Split: split}, true, nil
+}
+
+// readUpTo reads the subscriptions of topic until it has more than limit.
+// over is false when the topic has at most limit: subs then yields them
+// all, from memory, and then the read's error if it failed (the fan-out
+// delivers what was read and reports the error, as it does when a direct
+// read fails). When over, the read stopped after limit+1 and subs is nil.
+func (s *Server) readUpTo(ctx context.Context, topic string, limit int) (subs iter.Seq2[store.Subscription, error], over bool) {
+	var (
+		read    []store.Subscription
+		readErr error
+	)
+	for sub, err := range s.store.TopicSubscriptions(ctx, topic) {
+		if err != nil {
+			readErr = err
+			break
+		}
+		if len(read) == limit {
+			return nil, true
+		}
+		read = append(read, sub)
+	}
+	return func(yield func(store.Subscription, error) bool) {
+		for _, sub := range read {
+			if !yield(sub, nil) {
+				return
+			}
+		}
+		if readErr != nil {
+			yield(store.Subscription{}, readErr)
+		}
+	}, false
 }
 
 // workers is how many workers deliver ranges at most.

@@ -393,3 +393,92 @@ func TestScaleOutRangeStoreHangs(t *testing.T) {
 		t.Errorf("Publish with a split log that hangs: want ErrStoreTimeout, got %v", err)
 	}
 }
+
+// countingTopics counts the store's reads of a topic, and fails the read of
+// subscriptions after failAfter of them when failAfter > 0.
+type countingTopics struct {
+	*memory.Store
+	subsReads, rangeReads atomic.Int32
+	failAfter             int
+}
+
+var errReadFailed = errors.New("read failed")
+
+func (c *countingTopics) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[store.Subscription, error] {
+	c.subsReads.Add(1)
+	return func(yield func(store.Subscription, error) bool) {
+		n := 0
+		for sub, err := range c.Store.TopicSubscriptions(ctx, topic) {
+			if c.failAfter > 0 && n == c.failAfter {
+				yield(store.Subscription{}, errReadFailed)
+				return
+			}
+			n++
+			if !yield(sub, err) {
+				return
+			}
+		}
+	}
+}
+
+func (c *countingTopics) TopicRanges(ctx context.Context, topic string, size int) iter.Seq2[store.Range, error] {
+	c.rangeReads.Add(1)
+	return c.Store.TopicRanges(ctx, topic, size)
+}
+
+// TestScaleOutReadsOnce: a Publish to a topic at or below the threshold
+// reads its subscriptions once and delivers them, without reading its
+// ranges; above, it stops that read after threshold+1 and splits. A read
+// that fails below the threshold delivers what it read and reports the
+// error, as a direct fan-out does.
+func TestScaleOutReadsOnce(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name                  string
+		subs, failAfter       int
+		split                 bool
+		delivered, rangeReads int
+		wantErr               error
+	}{
+		{name: "below", subs: 7, delivered: 7},
+		{name: "at the threshold", subs: 10, delivered: 10},
+		{name: "above", subs: 11, split: true, rangeReads: 1},
+		{name: "a read that fails", subs: 7, failAfter: 4, delivered: 4, wantErr: errReadFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := &countingTopics{Store: memory.New(nil), failAfter: tt.failAfter}
+			subscribeBroadcast(t, st, tt.subs)
+			rec := gatewaytest.NewRecorder()
+			q := &rangeRecorder{}
+			srv, err := gqlambda.New(gqlambda.Config{Engine: graphqlgo.New(broadcastSchema(t, "T"), nil), Store: st, Sender: rec,
+				ScaleOut: &gqlambda.ScaleOut{Queue: q, Threshold: 10, RangeSize: 4}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := srv.Publish(t.Context(), "T", map[string]any{"message": "m"})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Publish: want error %v, got %v", tt.wantErr, err)
+			}
+			if (res.Split != nil) != tt.split {
+				t.Errorf("Publish split %v, want %v", res.Split != nil, tt.split)
+			}
+			got := 0
+			for i := range tt.subs {
+				got += len(rec.Frames(fmt.Sprintf("c%02d", i)))
+			}
+			if got != tt.delivered || res.Delivered != tt.delivered {
+				t.Errorf("%d posts, %d delivered; want %d", got, res.Delivered, tt.delivered)
+			}
+			if n := st.subsReads.Load(); n != 1 {
+				t.Errorf("the topic's subscriptions were read %d times, want once", n)
+			}
+			if n := int(st.rangeReads.Load()); n != tt.rangeReads {
+				t.Errorf("the topic's ranges were read %d times, want %d", n, tt.rangeReads)
+			}
+			if tt.split && len(q.tasks) != 3 {
+				t.Errorf("%d ranges sent, want 3 (11 subscriptions in ranges of 4)", len(q.tasks))
+			}
+		})
+	}
+}
