@@ -218,10 +218,11 @@ func (p publication) subscriptions(ctx context.Context, st store.Store) iter.Seq
 }
 
 // publishSplit splits a Publish of p (payload raw) when its topic has more
-// than Threshold subscriptions. handled is false when it has not: the
-// caller delivers directly, to p.subs, the subscriptions publishSplit read
-// to know (one read of a topic below the threshold, not a read of its keys
-// and then of its subscriptions). An event with an id (Deliver) is split
+// than Threshold subscriptions. handled is false when it has not, and the
+// caller delivers directly: to p.subs when publishSplit set it, which it
+// does for a topic of at most one range (RangeSize), read once, in full,
+// before anything else; a larger topic's keys are walked to count them, as
+// the split needs them anyway. An event with an id (Deliver) is split
 // under that id: a source that delivers it again after its split was
 // sealed gets the split's status, and one that delivers it again before
 // resends its ranges under the same keys, which workers find done or
@@ -237,7 +238,9 @@ func (s *Server) publishSplit(ctx context.Context, p *publication, raw json.RawM
 			return PublishResult{Split: &Split{ID: p.id, Ranges: st.Ranges, Workers: so.workers(st.Ranges), Pending: st.Pending()}}, true, nil
 		}
 	}
-	if subs, over := s.readUpTo(ctx, p.topic, so.Threshold); !over {
+	// Most topics are small: one read decides and delivers. Reading more
+	// before deciding would delay a large topic's split by what it reads.
+	if subs, over := s.readUpTo(ctx, p.topic, min(so.RangeSize, so.Threshold)); !over {
 		p.subs = subs
 		return PublishResult{}, false, nil
 	}

@@ -426,24 +426,27 @@ func (c *countingTopics) TopicRanges(ctx context.Context, topic string, size int
 	return c.Store.TopicRanges(ctx, topic, size)
 }
 
-// TestScaleOutReadsOnce: a Publish to a topic at or below the threshold
-// reads its subscriptions once and delivers them, without reading its
-// ranges; above, it stops that read after threshold+1 and splits. A read
-// that fails below the threshold delivers what it read and reports the
-// error, as a direct fan-out does.
+// TestScaleOutReadsOnce: a Publish to a topic of at most one range reads
+// its subscriptions once and delivers them, without reading its ranges; a
+// larger one below the threshold stops that read after one range, counts
+// its keys and is read again to be delivered directly; above the threshold
+// it splits. A read that fails within the first range delivers what it
+// read and reports the error, as a direct fan-out does.
 func TestScaleOutReadsOnce(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		name                  string
-		subs, failAfter       int
-		split                 bool
-		delivered, rangeReads int
-		wantErr               error
+		name                             string
+		subs, failAfter                  int
+		split                            bool
+		delivered, subsReads, rangeReads int
+		wantErr                          error
 	}{
-		{name: "below", subs: 7, delivered: 7},
-		{name: "at the threshold", subs: 10, delivered: 10},
-		{name: "above", subs: 11, split: true, rangeReads: 1},
-		{name: "a read that fails", subs: 7, failAfter: 4, delivered: 4, wantErr: errReadFailed},
+		{name: "within a range", subs: 3, delivered: 3, subsReads: 1},
+		{name: "one full range", subs: 4, delivered: 4, subsReads: 1},
+		{name: "more than a range, below the threshold", subs: 7, delivered: 7, subsReads: 2, rangeReads: 1},
+		{name: "at the threshold", subs: 10, delivered: 10, subsReads: 2, rangeReads: 1},
+		{name: "above the threshold", subs: 11, split: true, subsReads: 1, rangeReads: 1},
+		{name: "a read that fails", subs: 3, failAfter: 2, delivered: 2, subsReads: 1, wantErr: errReadFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -470,8 +473,8 @@ func TestScaleOutReadsOnce(t *testing.T) {
 			if got != tt.delivered || res.Delivered != tt.delivered {
 				t.Errorf("%d posts, %d delivered; want %d", got, res.Delivered, tt.delivered)
 			}
-			if n := st.subsReads.Load(); n != 1 {
-				t.Errorf("the topic's subscriptions were read %d times, want once", n)
+			if n := int(st.subsReads.Load()); n != tt.subsReads {
+				t.Errorf("the topic's subscriptions were read %d times, want %d", n, tt.subsReads)
 			}
 			if n := int(st.rangeReads.Load()); n != tt.rangeReads {
 				t.Errorf("the topic's ranges were read %d times, want %d", n, tt.rangeReads)
