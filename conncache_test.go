@@ -2,45 +2,11 @@ package gqlambda_test
 
 import (
 	"context"
-	"encoding/json"
-	"sync/atomic"
 	"testing"
 
 	"github.com/gqlambda/gqlambda"
-	"github.com/gqlambda/gqlambda/store"
 	"github.com/gqlambda/gqlambda/store/memory"
 )
-
-// countingStore counts the calls a server makes to a memory store.
-type countingStore struct {
-	*memory.Store
-	get, create, ack, subscribe atomic.Int64
-}
-
-func (c *countingStore) GetConnection(ctx context.Context, id string) (store.Connection, error) {
-	c.get.Add(1)
-	return c.Store.GetConnection(ctx, id)
-}
-
-func (c *countingStore) CreateConnection(ctx context.Context, conn store.Connection) error {
-	c.create.Add(1)
-	return c.Store.CreateConnection(ctx, conn)
-}
-
-func (c *countingStore) AcknowledgeConnection(ctx context.Context, id string, kept json.RawMessage) error {
-	c.ack.Add(1)
-	return c.Store.AcknowledgeConnection(ctx, id, kept)
-}
-
-func (c *countingStore) CreateSubscription(ctx context.Context, sub store.Subscription) error {
-	c.subscribe.Add(1)
-	return c.Store.CreateSubscription(ctx, sub)
-}
-
-func (c *countingStore) CreateBoundedSubscription(ctx context.Context, sub store.Subscription, limit int) error {
-	c.subscribe.Add(1)
-	return c.Store.CreateBoundedSubscription(ctx, sub, limit)
-}
 
 // TestStoreCallsPerFrame counts the store calls of a client's $connect,
 // connection_init and subscribe: with the connection cache one each, the

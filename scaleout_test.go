@@ -394,38 +394,6 @@ func TestScaleOutRangeStoreHangs(t *testing.T) {
 	}
 }
 
-// countingTopics counts the store's reads of a topic, and fails the read of
-// subscriptions after failAfter of them when failAfter > 0.
-type countingTopics struct {
-	*memory.Store
-	subsReads, rangeReads atomic.Int32
-	failAfter             int
-}
-
-var errReadFailed = errors.New("read failed")
-
-func (c *countingTopics) TopicSubscriptions(ctx context.Context, topic string) iter.Seq2[store.Subscription, error] {
-	c.subsReads.Add(1)
-	return func(yield func(store.Subscription, error) bool) {
-		n := 0
-		for sub, err := range c.Store.TopicSubscriptions(ctx, topic) {
-			if c.failAfter > 0 && n == c.failAfter {
-				yield(store.Subscription{}, errReadFailed)
-				return
-			}
-			n++
-			if !yield(sub, err) {
-				return
-			}
-		}
-	}
-}
-
-func (c *countingTopics) TopicRanges(ctx context.Context, topic string, size int) iter.Seq2[store.Range, error] {
-	c.rangeReads.Add(1)
-	return c.Store.TopicRanges(ctx, topic, size)
-}
-
 // TestScaleOutReadsOnce: a Publish to a topic of at most one range reads
 // its subscriptions once and delivers them, without reading its ranges; a
 // larger one below the threshold stops that read after one range, counts
@@ -450,7 +418,7 @@ func TestScaleOutReadsOnce(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st := &countingTopics{Store: memory.New(nil), failAfter: tt.failAfter}
+			st := &countingStore{Store: memory.New(nil), failTopicAfter: tt.failAfter}
 			subscribeBroadcast(t, st, tt.subs)
 			rec := gatewaytest.NewRecorder()
 			q := &rangeRecorder{}
@@ -473,7 +441,7 @@ func TestScaleOutReadsOnce(t *testing.T) {
 			if got != tt.delivered || res.Delivered != tt.delivered {
 				t.Errorf("%d posts, %d delivered; want %d", got, res.Delivered, tt.delivered)
 			}
-			if n := int(st.subsReads.Load()); n != tt.subsReads {
+			if n := int(st.topicReads.Load()); n != tt.subsReads {
 				t.Errorf("the topic's subscriptions were read %d times, want %d", n, tt.subsReads)
 			}
 			if n := int(st.rangeReads.Load()); n != tt.rangeReads {
