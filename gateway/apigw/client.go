@@ -500,16 +500,23 @@ func escape(s string) string {
 	if n == 0 {
 		return s
 	}
+	return string(appendEscaped(make([]byte, 0, len(s)+2*n), s, false))
+}
+
+// appendEscaped appends s with every byte but the unreserved characters of
+// RFC 3986 (and '/', when keepSlash) as %XX, upper-case: a path segment as
+// the SDK escapes it, and (keepSlash) SigV4's canonical URI as smithy's
+// httpbinding.EscapePath(path, false) makes it.
+func appendEscaped(b []byte, s string, keepSlash bool) []byte {
 	const hexDigits = "0123456789ABCDEF"
-	b := make([]byte, 0, len(s)+2*n)
 	for i := 0; i < len(s); i++ {
-		if ch := s[i]; unreserved(ch) {
+		if ch := s[i]; unreserved(ch) || keepSlash && ch == '/' {
 			b = append(b, ch)
 		} else {
 			b = append(b, '%', hexDigits[ch>>4], hexDigits[ch&15])
 		}
 	}
-	return string(b)
+	return b
 }
 
 func unreserved(c byte) bool {

@@ -80,22 +80,6 @@ func (s *signer) amzDate(t time.Time) string {
 	return date
 }
 
-// appendEscapedPath appends path escaped as AWS's canonical URI wants it
-// (httpbinding.EscapePath(path, false)): every byte but the unreserved
-// ones and '/' as %XX, upper-case.
-func appendEscapedPath(b []byte, path string) []byte {
-	const hexDigits = "0123456789ABCDEF"
-	for i := 0; i < len(path); i++ {
-		c := path[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '/' {
-			b = append(b, c)
-			continue
-		}
-		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
-	}
-	return b
-}
-
 // bufPool holds the buffers canonical requests are written into.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
@@ -133,7 +117,7 @@ func (s *signer) sign(req *http.Request, creds aws.Credentials, payloadHash, reg
 	b := (*bp)[:0]
 	b = append(b, req.Method...)
 	b = append(b, '\n')
-	b = appendEscapedPath(b, cmp.Or(req.URL.EscapedPath(), "/"))
+	b = appendEscaped(b, cmp.Or(req.URL.EscapedPath(), "/"), true)
 	b = append(b, '\n', '\n') // no query
 	for _, name := range names {
 		b = append(b, name...)

@@ -195,16 +195,17 @@ func TestSigningKeyPerRegion(t *testing.T) {
 	}
 }
 
-// TestAppendEscapedPath: the canonical URI's escaping is smithy's
-// httpbinding.EscapePath(path, false) for every byte.
+// TestAppendEscapedPath: the canonical URI's escaping (appendEscaped,
+// keeping slashes) is smithy's httpbinding.EscapePath(path, false) for
+// every byte.
 func TestAppendEscapedPath(t *testing.T) {
 	var all []byte
 	for c := range 256 {
 		all = append(all, byte(c))
 	}
 	for _, p := range []string{"", "/", "/prod/@connections/Lh2pYcFyjoECF0Q%3D", "a b/c+d=e~f_g.h-i", string(all)} {
-		if got, want := string(appendEscapedPath(nil, p)), httpbinding.EscapePath(p, false); got != want {
-			t.Errorf("appendEscapedPath(%q):\n got %s\nwant %s", p, got, want)
+		if got, want := string(appendEscaped(nil, p, true)), httpbinding.EscapePath(p, false); got != want {
+			t.Errorf("appendEscaped(%q, keepSlash):\n got %s\nwant %s", p, got, want)
 		}
 	}
 }
