@@ -84,7 +84,15 @@ func failoverCalls(exp time.Time) []call {
 	}
 }
 
-// expectUnavailable checks that every method fails, within a second, with
+// failBound is how long a call on a failFast client may take to fail.
+// failFast's arithmetic gives about 900 ms at worst (a subscription's two
+// round trips, each a 200 ms timeout, a 50 ms backoff and one retry); the
+// bound leaves room for a loaded runner under -race. go-redis's defaults
+// (3 s reads, 3 retries) take over 6 s, so a store that lost its timeouts
+// still fails the test.
+const failBound = 2 * time.Second
+
+// expectUnavailable checks that every method fails, within failBound, with
 // an error that names its operation and is none of the store's sentinels.
 func expectUnavailable(t *testing.T, st *Store, what string, i int) {
 	t.Helper()
@@ -95,14 +103,13 @@ func expectUnavailable(t *testing.T, st *Store, what string, i int) {
 		switch {
 		case err == nil:
 			t.Errorf("%s: %s succeeded", what, c.name)
-		case errors.Is(err, store.ErrConnectionNotFound), errors.Is(err, store.ErrSubscriptionNotFound),
-			errors.Is(err, store.ErrConnectionExists), errors.Is(err, store.ErrSubscriptionExists), errors.Is(err, store.ErrAlreadyAcknowledged):
+		case isAnswer(err):
 			t.Errorf("%s: %s: %v; an unreachable server must not pass for an answer", what, c.name, err)
 		case !strings.Contains(err.Error(), "redis: "+c.op):
 			t.Errorf("%s: %s: the error %q does not name the operation (%q)", what, c.name, err, "redis: "+c.op)
 		}
-		if took > time.Second {
-			t.Errorf("%s: %s took %v to fail, want under a second (DialTimeout, ReadTimeout 200 ms, one retry)", what, c.name, took)
+		if took > failBound {
+			t.Errorf("%s: %s took %v to fail, want under %v (DialTimeout, ReadTimeout 200 ms, one retry)", what, c.name, took, failBound)
 		}
 		t.Logf("%s: %s failed after %v: %v", what, c.name, took.Round(time.Millisecond), err)
 	}
@@ -162,8 +169,8 @@ func consistent(t *testing.T, st *Store, n int) []string {
 
 // TestFailover freezes the server, then kills it in the middle of a
 // workload and starts it again on the same port: meanwhile every call fails
-// within a second with an error naming it; afterwards nothing is
-// half-written and the store works again.
+// quickly with an error naming it; afterwards nothing is half-written and
+// the store works again.
 func TestFailover(t *testing.T) {
 	// The append-only file, written before each reply, survives the kill,
 	// as a replica's copy survives its primary.
@@ -171,17 +178,23 @@ func TestFailover(t *testing.T) {
 	client := redis.NewClient(failFast(srv.Addr))
 	t.Cleanup(func() { client.Close() })
 	st := New(client, &Options{PageSize: 7})
+	// The setup and the consistency checks run on a client with go-redis's
+	// own timeouts: on a loaded runner a healthy call can take longer than
+	// failFast's 200 ms, and these calls are not what is under test.
+	patient := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { patient.Close() })
+	checker := New(patient, &Options{PageSize: 7})
 	ctx := t.Context()
 	exp := time.Now().Add(time.Hour)
 	const n = 200
 	for i := range n / 2 {
 		for _, c := range failoverCalls(exp)[:4] { // create, get, acknowledge, subscribe
-			if err := c.run(ctx, st, i); err != nil {
+			if err := c.run(ctx, checker, i); err != nil {
 				t.Fatalf("%s %d: %v", c.name, i, err)
 			}
 		}
 	}
-	before := consistent(t, st, n)
+	before := consistent(t, checker, n)
 
 	t.Run("frozen", func(t *testing.T) {
 		srv.Freeze()
@@ -189,7 +202,7 @@ func TestFailover(t *testing.T) {
 		srv.Thaw()
 		// Writes sent to the frozen server reach it when it thaws, though
 		// their callers gave up: connection n/2 may exist now.
-		after := consistent(t, st, n)
+		after := consistent(t, checker, n)
 		if got := slices.DeleteFunc(after, func(id string) bool { return id == fmt.Sprintf("c%d", n/2) }); !slices.Equal(got, before) {
 			t.Errorf("connections after a freeze: %q, want %q", got, before)
 		}
@@ -215,8 +228,7 @@ func TestFailover(t *testing.T) {
 					start := time.Now()
 					err := c.run(ctx, st, i)
 					took := time.Since(start)
-					if err == nil || errors.Is(err, store.ErrConnectionNotFound) || errors.Is(err, store.ErrSubscriptionNotFound) ||
-						errors.Is(err, store.ErrConnectionExists) || errors.Is(err, store.ErrSubscriptionExists) || errors.Is(err, store.ErrAlreadyAcknowledged) {
+					if err == nil || isAnswer(err) {
 						continue
 					}
 					failures.Add(1)
@@ -242,8 +254,8 @@ func TestFailover(t *testing.T) {
 		if failures.Load() == 0 {
 			t.Errorf("no call failed while the server was down")
 		}
-		if d := time.Duration(slowest.Load()); d > time.Second {
-			t.Errorf("the slowest failing call took %v, want under a second", d)
+		if d := time.Duration(slowest.Load()); d > failBound {
+			t.Errorf("the slowest failing call took %v, want under %v", d, failBound)
 		}
 		t.Logf("%d calls failed while the server was down (slowest %v), first: %v", failures.Load(), time.Duration(slowest.Load()).Round(time.Millisecond), firstErr)
 
@@ -264,20 +276,47 @@ func TestFailover(t *testing.T) {
 		t.Logf("the store works again %v after the server returned", time.Since(back).Round(time.Millisecond))
 		// The store works again with the same client: the connections it
 		// had are gone, new ones are made, and the scripts, which the new
-		// process has not seen, are sent in full.
-		conns := consistent(t, st, n)
+		// process has not seen, are sent in full. Nothing is half-written
+		// (checked on the other client, which has its own connections).
+		conns := consistent(t, checker, n)
 		for _, id := range conns {
-			if _, _, err := st.DeleteConnection(ctx, id); err != nil {
+			if _, _, err := checker.DeleteConnection(ctx, id); err != nil {
 				t.Fatalf("DeleteConnection %q after the restart: %v", id, err)
 			}
 		}
-		if left := consistent(t, st, n); len(left) > 0 {
+		if left := consistent(t, checker, n); len(left) > 0 {
 			t.Errorf("connections left after deleting them all: %q", left)
 		}
 		for _, c := range failoverCalls(exp) {
-			if err := c.run(ctx, st, n-1); err != nil {
-				t.Errorf("%s after the restart: %v", c.name, err)
+			if err := worksAgain(ctx, c, st, n-1); err != nil {
+				t.Errorf("%s after the restart, on the client that saw the crash: %v", c.name, err)
 			}
 		}
 	})
+}
+
+// worksAgain runs c on st, tried again (up to 3 times in all) when it fails
+// with an error that is not an answer: on a loaded runner a healthy call
+// may outlast failFast's 200 ms. An answer on a later try (such as
+// ErrSubscriptionExists) is success: the earlier try's write landed. A
+// store that stays broken after the restart fails every try.
+func worksAgain(ctx context.Context, c call, st *Store, i int) error {
+	var err error
+	for try := range 3 {
+		err = c.run(ctx, st, i)
+		if err == nil || (try > 0 && isAnswer(err)) {
+			return nil
+		}
+		if isAnswer(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// isAnswer reports whether err is one of the store's sentinels: the server
+// answered, and the answer was no.
+func isAnswer(err error) bool {
+	return errors.Is(err, store.ErrConnectionNotFound) || errors.Is(err, store.ErrSubscriptionNotFound) ||
+		errors.Is(err, store.ErrConnectionExists) || errors.Is(err, store.ErrSubscriptionExists) || errors.Is(err, store.ErrAlreadyAcknowledged)
 }
