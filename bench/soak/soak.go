@@ -80,7 +80,7 @@ type Report struct {
 	Connects     int64 `json:"connects"`
 	Disconnects  int64 `json:"disconnects"`
 	ClientErrors int64 `json:"clientErrors"`
-	NeverArmed   int64 `json:"neverArmed"` // clients that received no message in their whole stay
+	NeverArmed   int64 `json:"neverArmed"` // clients that received no message in their stay and Drain after it
 	Published    int64 `json:"published"`
 	PublishFail  int64 `json:"publishFailed"`
 	Expected     int64 `json:"expected"`
@@ -589,12 +589,14 @@ func (r *run) client(ctx, churn context.Context, slot int, lifetime time.Duratio
 
 	// Leave: wait for every message sent after the first receipt and
 	// answered by now.
-	leaveAt := time.Now().UnixNano()
-	mu.Lock()
-	armed := firstAt
-	mu.Unlock()
+	first := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return firstAt
+	}
+	armed := first()
 	if armed == 0 {
-		if churn.Err() != nil && time.Duration(leaveAt-dialStart.UnixNano()) < r.o.LifetimeMin {
+		if churn.Err() != nil && time.Since(dialStart) < r.o.LifetimeMin {
 			// Joined just before the end of the churn: too short a stay to
 			// expect anything.
 			stopRead()
@@ -602,10 +604,29 @@ func (r *run) client(ctx, churn context.Context, slot int, lifetime time.Duratio
 			r.disconnects.Add(1)
 			return
 		}
-		r.neverArmed.Add(1)
-		r.fail(fmt.Errorf("slot %d: no message of room %d in %v", slot, ri, lifetime))
-		return
+		// A stay can be shorter than a loaded machine's delivery latency:
+		// give the room's first message up to Drain more before calling
+		// this client one that received nothing.
+		deadline := time.After(r.o.Drain)
+	await:
+		for armed == 0 {
+			select {
+			case <-changed:
+				armed = first()
+			case <-deadline:
+				break await
+			case err := <-readErr:
+				r.fail(fmt.Errorf("slot %d: %w", slot, err))
+				return
+			}
+		}
+		if armed == 0 {
+			r.neverArmed.Add(1)
+			r.fail(fmt.Errorf("slot %d: no message of room %d in %v", slot, ri, lifetime+r.o.Drain))
+			return
+		}
 	}
+	leaveAt := time.Now().UnixNano()
 	var want []int
 	for seq, m := range rm.snapshot() {
 		if m.ok.Load() && m.start.Load() > armed && m.end.Load() != 0 && m.end.Load() <= leaveAt {
