@@ -273,12 +273,13 @@ func TestSweepAfterGatewayCrash(t *testing.T) {
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
+			var r sweepRun
 			select {
 			case <-sweepCtx.Done():
 				return
-			case <-tick.C:
+			case ts := <-tick.C:
+				r = sweepRun{start: ts} // the tick's time: a late wake-up is the runner's, not the sweeper's
 			}
-			r := sweepRun{start: time.Now()}
 			runMu.Lock()
 			i := len(starts)
 			starts = append(starts, r.start)
@@ -318,6 +319,29 @@ func TestSweepAfterGatewayCrash(t *testing.T) {
 			}
 		}
 	}
+	// waitSweepsBefore waits for the end of every sweep that started
+	// before t.
+	waitSweepsBefore := func(t0 time.Time) {
+		t.Helper()
+		for {
+			runMu.Lock()
+			running := 0
+			for i, s := range starts {
+				if _, done := ended[i]; !done && s.Before(t0) {
+					running++
+				}
+			}
+			runMu.Unlock()
+			if running == 0 {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%d sweeps started before %v never ended", running, t0)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
 
 	// While the clients are connected, the sweeps find them idle and alive.
 	checked := 0
@@ -353,6 +377,10 @@ func TestSweepAfterGatewayCrash(t *testing.T) {
 		t.Errorf("the first sweep after the restart started %v after it, over the interval %v", d, interval)
 	}
 	t.Logf("first sweep after the restart: %+v in %v, %v after the restart", r.res, r.end.Sub(r.start), r.end.Sub(restarted))
+	// On a loaded runner a sweep can outlast the interval, so one that
+	// began before the restart may still be deleting some of the crashed
+	// clients' rows while the first one after it ends: wait for those too.
+	waitSweepsBefore(restarted)
 	if n := rowsOf(t, client, tables, dead); n != 0 {
 		t.Fatalf("%d rows of the %d crashed clients left after the first sweep after the restart, want none", n, crashed)
 	}
