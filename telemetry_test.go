@@ -760,7 +760,7 @@ func sinkControl(t *testing.T, method, url, body string) sinkStats {
 
 // TestPublishUnderHarnessFaults publishes to 300 subscribers through
 // apigw.Client against the benchmark harness's own sink with its three
-// faults on (a token bucket of 50 calls a second with a burst of 150,
+// faults on (a token bucket of one call a second with a burst of 150,
 // 10% of calls failing with 500, 5% of connections gone), and checks that
 // the publish's EMF line, its span and its result agree with what the sink
 // counted: every 429 it answered is a Throttled, every 410 a Gone, every
@@ -786,12 +786,12 @@ func TestPublishUnderHarnessFaults(t *testing.T) {
 	}
 	emf.take()
 	// The bucket must throttle however slowly this machine posts: its
-	// burst of 150 and 50 more a second cover 300 first attempts only if
-	// the publish takes over 3 s (it takes well under one). A faster
-	// bucket throttled nothing on a loaded 2-core runner. The 150 that
-	// pass it meet the other two faults: 10% of attempts fail, and of
-	// about 150 connections some are gone (5% each).
-	sinkControl(t, http.MethodPost, control+"/__reset", `{"scope":"run","rate":50,"burst":150,"failPct":10,"gonePct":5,"seed":7}`)
+	// burst of 150 and one more a second cover 300 first attempts only if
+	// the publish takes over 150 s. A bucket of 2,000 a second throttled
+	// nothing on a loaded 2-core runner. The ~150 calls that pass it meet
+	// the other two faults: 10% of attempts fail, and of about 150
+	// connections some are gone (5% each).
+	sinkControl(t, http.MethodPost, control+"/__reset", `{"scope":"run","rate":1,"burst":150,"failPct":10,"gonePct":5,"seed":7}`)
 	before := len(spans.Ended())
 
 	res, err := h.srv.Publish(context.Background(), "MESSAGES", map[string]any{"id": "1", "chatId": "c", "text": "hi"})

@@ -65,7 +65,7 @@ func TestQueueLifecycle(t *testing.T) {
 	c, _ := newClient(t)
 	ctx := t.Context()
 	dlqURL, dlqARN := mustQueue(t, c, "dlq", nil)
-	url, _ := mustQueue(t, c, "work", map[string]string{"VisibilityTimeout": "1",
+	url, _ := mustQueue(t, c, "work", map[string]string{"VisibilityTimeout": "2",
 		"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"2"}`, dlqARN)})
 
 	var entries []sqstypes.SendMessageBatchRequestEntry
@@ -77,6 +77,7 @@ func TestQueueLifecycle(t *testing.T) {
 		t.Fatalf("SendMessageBatch: want 3 sent, got %+v, %v", sent, err)
 	}
 
+	firstReceive := time.Now() // message 2's visibility timeout runs from here
 	got := receive(t, c, url, 10, 0)
 	if len(got) != 3 {
 		t.Fatalf("first receive: want 3 messages, got %d", len(got))
@@ -98,10 +99,9 @@ func TestQueueLifecycle(t *testing.T) {
 	if len(second) != 1 || *second[0].Body != "body-1" || second[0].Attributes["ApproximateReceiveCount"] != "2" {
 		t.Fatalf("receive after ChangeMessageVisibility: want body-1 on its 2nd receive, got %+v", second)
 	}
-	start := time.Now()
 	third := receive(t, c, url, 10, 5) // long poll until message 2's timeout ends
-	if len(third) != 1 || *third[0].Body != "body-2" || time.Since(start) < 500*time.Millisecond {
-		t.Fatalf("long poll: want body-2 after its visibility timeout, got %+v after %v", third, time.Since(start))
+	if len(third) != 1 || *third[0].Body != "body-2" || time.Since(firstReceive) < 1900*time.Millisecond {
+		t.Fatalf("long poll: want body-2 after its 2 s visibility timeout, got %+v %v after the first receive", third, time.Since(firstReceive))
 	}
 	// Both have been received twice (maxReceiveCount): once their
 	// visibility timeout ends, they go to the dead-letter queue.

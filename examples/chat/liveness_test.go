@@ -27,7 +27,7 @@ func TestLocalSweeps(t *testing.T) {
 	a, err := app.StartLocal(t.Context(), ln, app.LocalOptions{
 		NewEngine:     newEngine,
 		SweepInterval: 200 * time.Millisecond,
-		Liveness:      gqlambda.Liveness{Ping: true, IdleAfter: 300 * time.Millisecond, PongTimeout: 2 * time.Second, InitTimeout: 500 * time.Millisecond},
+		Liveness:      gqlambda.Liveness{Ping: true, IdleAfter: 300 * time.Millisecond, PongTimeout: 2 * time.Second, InitTimeout: 2 * time.Second},
 	})
 	if err != nil {
 		ln.Close()

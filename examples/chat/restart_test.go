@@ -42,7 +42,26 @@ func subscribeChat(t *testing.T, url, chatID string) *chatClient {
 		t.Fatalf("got %s, want connection_ack", got)
 	}
 	c.write(`{"type":"subscribe","id":"1","payload":{"query":"subscription { chat(chatId: \"` + chatID + `\") { text } }"}}`)
+	c.settle()
 	return c
+}
+
+// settle returns once every frame c sent before it has been handled: it
+// sends a query and reads until its complete. The gateway handles a
+// connection's frames in order, so a subscription sent before is stored by
+// then. It reads only the query's own frames: call it before messages flow.
+func (c *chatClient) settle() {
+	c.t.Helper()
+	c.write(`{"type":"subscribe","id":"settle","payload":{"query":"{ __typename }"}}`)
+	for {
+		got := c.read(30 * time.Second)
+		if strings.Contains(got, `"type":"complete"`) && strings.Contains(got, `"id":"settle"`) {
+			return
+		}
+		if !strings.Contains(got, `"id":"settle"`) {
+			c.t.Fatalf("got %s while waiting for the settling query", got)
+		}
+	}
 }
 
 func (c *chatClient) write(frame string) {
@@ -109,7 +128,6 @@ func TestDynamoDBLocalRestart(t *testing.T) {
 	})
 
 	before := subscribeChat(t, a.WebSocketURL, "room")
-	time.Sleep(500 * time.Millisecond) // the subscription is stored (the frame is handled in the background)
 	if got := send(t, a.HTTPURL, "room", "first"); !strings.HasPrefix(got, "200") || strings.Contains(got, "errors") {
 		t.Fatalf("sendMessage: %s", got)
 	}
@@ -144,7 +162,6 @@ func TestDynamoDBLocalRestart(t *testing.T) {
 
 	d.Start(t)
 	after := subscribeChat(t, a.WebSocketURL, "room")
-	time.Sleep(500 * time.Millisecond)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		got := send(t, a.HTTPURL, "room", "second")

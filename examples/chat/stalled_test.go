@@ -45,6 +45,7 @@ func stalledClient(t *testing.T, url, chatID string, subs int) {
 	for i := range subs {
 		c.write(fmt.Sprintf(`{"type":"subscribe","id":"s%d","payload":{"query":"subscription { chat(chatId: \"%s\") { text } }"}}`, i, chatID))
 	}
+	c.settle()
 }
 
 // TestStalledSubscriberDelaysNoOther: one subscriber whose socket stopped
@@ -105,7 +106,6 @@ func TestStalledSubscriberDelaysNoOther(t *testing.T) {
 					}
 				}()
 			}
-			time.Sleep(time.Second) // the subscriptions are stored
 
 			pad := strings.Repeat("x", app.MaxTextBytes-10)
 			// sendAndWait sends messages [from, to) and waits until every
@@ -146,7 +146,6 @@ func TestStalledSubscriberDelaysNoOther(t *testing.T) {
 			baseline := sendAndWait(0, 5)
 
 			stalledClient(t, a.WebSocketURL, "room", stalledSubs)
-			time.Sleep(2 * time.Second) // its subscriptions are stored
 			// One message at a time: the change-data-capture handler posts
 			// a batch's records in turn, so a round of several messages
 			// would put several of the stalled client's post timeouts
