@@ -790,7 +790,9 @@ func TestPublishUnderHarnessFaults(t *testing.T) {
 	// the publish takes over 150 s. A bucket of 2,000 a second throttled
 	// nothing on a loaded 2-core runner. The ~150 calls that pass it meet
 	// the other two faults: 10% of attempts fail, and of about 150
-	// connections some are gone (5% each).
+	// connections some are gone (5% each). A throttled post is not let
+	// through on a later attempt here (the bucket stays empty); that path,
+	// 429 then 200, is TestPublishUnderFaults'.
 	sinkControl(t, http.MethodPost, control+"/__reset", `{"scope":"run","rate":1,"burst":150,"failPct":10,"gonePct":5,"seed":7}`)
 	before := len(spans.Ended())
 

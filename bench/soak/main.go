@@ -18,7 +18,9 @@
 // after the client had received its first message (so its subscription was
 // stored) and the publish was answered before the client decided to leave;
 // the client then stays until it has every such message, or -drain has
-// passed. The command exits 1 when a message was lost or duplicated, a
+// passed. A client with no message at the end of its stay waits up to
+// -drain for its first; the report counts those ("first message after the
+// stay"), and one that gets none in that time fails the run. The command exits 1 when a message was lost or duplicated, a
 // client failed, or rows were left.
 package main
 
@@ -45,7 +47,7 @@ func main() {
 	flag.IntVar(&o.Rooms, "rooms", o.Rooms, "chat rooms the clients and messages are spread over")
 	flag.Float64Var(&o.Rate, "rate", o.Rate, "messages published per second, over all rooms")
 	flag.DurationVar(&o.Sample, "sample", o.Sample, "interval between samples")
-	flag.DurationVar(&o.Drain, "drain", o.Drain, "longest wait of a leaving client for the messages it must receive")
+	flag.DurationVar(&o.Drain, "drain", o.Drain, "longest wait of a leaving client for its first message, and then for the messages it must receive")
 	flag.StringVar(&o.ChatLog, "chat-log", "", "file the chat's log goes to (default: discarded, WARN and ERROR lines counted)")
 	out := flag.String("out", "", "file to write the JSON report to")
 	flag.Parse()

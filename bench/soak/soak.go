@@ -55,7 +55,9 @@ type Options struct {
 	Rate  float64
 	// Sample is the interval between samples.
 	Sample time.Duration
-	// Drain bounds a leaving client's wait for its messages.
+	// Drain bounds a leaving client's wait for its messages, and the wait
+	// of one that has received none yet for its first (so a client may
+	// stay up to twice Drain past its lifetime).
 	Drain time.Duration
 	// ChatLog receives the chat's log; empty: discarded.
 	ChatLog string
@@ -80,7 +82,8 @@ type Report struct {
 	Connects     int64 `json:"connects"`
 	Disconnects  int64 `json:"disconnects"`
 	ClientErrors int64 `json:"clientErrors"`
-	NeverArmed   int64 `json:"neverArmed"` // clients that received no message in their stay and Drain after it
+	NeverArmed   int64 `json:"neverArmed"`     // clients that received no message in their stay and Drain after it
+	LateFirst    int64 `json:"firstAfterStay"` // clients whose first message came after their stay, within Drain
 	Published    int64 `json:"published"`
 	PublishFail  int64 `json:"publishFailed"`
 	Expected     int64 `json:"expected"`
@@ -233,8 +236,8 @@ type run struct {
 	httpURL string
 	rooms   []*room
 
-	connected, connects, disconnects, clientErrors, neverArmed atomic.Int64
-	published, publishFail, expected, delivered, lost, dups    atomic.Int64
+	connected, connects, disconnects, clientErrors, neverArmed, lateFirst atomic.Int64
+	published, publishFail, expected, delivered, lost, dups               atomic.Int64
 
 	latMu     sync.Mutex
 	latAll    []float64
@@ -400,6 +403,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.LoadAvg = loadAvg()
 
 	rep.Connects, rep.Disconnects, rep.ClientErrors, rep.NeverArmed = r.connects.Load(), r.disconnects.Load(), r.clientErrors.Load(), r.neverArmed.Load()
+	rep.LateFirst = r.lateFirst.Load()
 	rep.Published, rep.PublishFail = r.published.Load(), r.publishFail.Load()
 	rep.Expected, rep.Delivered, rep.Lost, rep.Duplicated = r.expected.Load(), r.delivered.Load(), r.lost.Load(), r.dups.Load()
 	rep.Latency, rep.ConnectMs, rep.PublishMs = percentiles(r.latAll), percentiles(r.connectMs), percentiles(r.publishMs)
@@ -622,9 +626,10 @@ func (r *run) client(ctx, churn context.Context, slot int, lifetime time.Duratio
 		}
 		if armed == 0 {
 			r.neverArmed.Add(1)
-			r.fail(fmt.Errorf("slot %d: no message of room %d in %v", slot, ri, lifetime+r.o.Drain))
+			r.fail(fmt.Errorf("slot %d: no message of room %d in %v", slot, ri, time.Since(dialStart).Round(time.Millisecond)))
 			return
 		}
+		r.lateFirst.Add(1)
 	}
 	leaveAt := time.Now().UnixNano()
 	var want []int
@@ -1017,8 +1022,8 @@ func (rep *Report) Markdown() string {
 		rep.Started.Format(time.RFC3339), rep.CPUs, rep.LoadAvg)
 	fmt.Fprintf(&b, "%d clients at a time staying %s–%s, %d rooms, %.0f messages/s\n\n", rep.Options.Clients,
 		rep.Options.LifetimeMin, rep.Options.LifetimeMax, rep.Options.Rooms, rep.Options.Rate)
-	fmt.Fprintf(&b, "| connects | disconnects | client errors | published | publish failed | expected | delivered | lost | duplicated |\n|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %d | %d | %d | %d |\n\n", rep.Connects, rep.Disconnects, rep.ClientErrors,
+	fmt.Fprintf(&b, "| connects | disconnects | client errors | first message after the stay | published | publish failed | expected | delivered | lost | duplicated |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n\n", rep.Connects, rep.Disconnects, rep.ClientErrors, rep.LateFirst,
 		rep.Published, rep.PublishFail, rep.Expected, rep.Delivered, rep.Lost, rep.Duplicated)
 	fmt.Fprintf(&b, "| latency (ms) | n | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n")
 	for _, row := range []struct {
