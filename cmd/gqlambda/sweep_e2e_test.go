@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -297,50 +298,51 @@ func TestSweepAfterGatewayCrash(t *testing.T) {
 		stopSweeping()
 		sweeping.Wait()
 	}()
-	// waitSweep waits for the end of the first sweep that starts after
-	// since.
-	waitSweep := func(what string, since time.Time) sweepRun {
+	// await calls ready under runMu every 50 ms until it reports true; the
+	// test fails, saying what it waited for, if ctx ends first.
+	await := func(what string, ready func() bool) {
 		t.Helper()
 		for {
 			runMu.Lock()
-			i := slices.IndexFunc(starts, func(s time.Time) bool { return s.After(since) })
-			r, done := ended[i]
+			ok := ready()
 			runMu.Unlock()
-			if i >= 0 && done {
-				if r.err != nil {
-					t.Fatalf("%s: sweep: %v", what, r.err)
-				}
-				return r
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s: no sweep ended after %v", what, since)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
-	// waitSweepsBefore waits for the end of every sweep that started
-	// before t.
-	waitSweepsBefore := func(t0 time.Time) {
-		t.Helper()
-		for {
-			runMu.Lock()
-			running := 0
-			for i, s := range starts {
-				if _, done := ended[i]; !done && s.Before(t0) {
-					running++
-				}
-			}
-			runMu.Unlock()
-			if running == 0 {
+			if ok {
 				return
 			}
 			select {
 			case <-ctx.Done():
-				t.Fatalf("%d sweeps started before %v never ended", running, t0)
+				t.Fatalf("waited in vain for %s: %v", what, ctx.Err())
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
+	}
+	// waitSweep waits for the end of the first sweep that starts after
+	// since.
+	waitSweep := func(what string, since time.Time) sweepRun {
+		t.Helper()
+		var r sweepRun
+		await(fmt.Sprintf("%s: a sweep that started after %v to end", what, since), func() bool {
+			var done bool
+			r, done = ended[slices.IndexFunc(starts, func(s time.Time) bool { return s.After(since) })]
+			return done
+		})
+		if r.err != nil {
+			t.Fatalf("%s: sweep: %v", what, r.err)
+		}
+		return r
+	}
+	// waitSweepsBefore waits for the end of every sweep that started
+	// before t0.
+	waitSweepsBefore := func(t0 time.Time) {
+		t.Helper()
+		await(fmt.Sprintf("every sweep that started before %v to end", t0), func() bool {
+			for i, s := range starts {
+				if _, done := ended[i]; !done && s.Before(t0) {
+					return false
+				}
+			}
+			return true
+		})
 	}
 
 	// While the clients are connected, the sweeps find them idle and alive.
