@@ -591,6 +591,7 @@ func setup(ctx context.Context, c config, out *emitter, log *slog.Logger) error 
 		})
 	}
 	wg.Wait()
+	stop() // the profile covers the subscribing only
 	if f := failed.Load(); f > 0 {
 		return fmt.Errorf("adapter: setup: %d clients failed, first: %w", f, first)
 	}
@@ -633,10 +634,10 @@ func startProfile(path string) (stop func(), err error) {
 		f.Close()
 		return nil, fmt.Errorf("adapter: cpu profile: %w", err)
 	}
-	return func() {
+	return sync.OnceFunc(func() {
 		pprof.StopCPUProfile()
 		f.Close()
-	}, nil
+	}), nil
 }
 
 func publish(ctx context.Context, c config, out *emitter, log *slog.Logger, stdin *os.File) error {
@@ -688,6 +689,9 @@ func publish(ctx context.Context, c config, out *emitter, log *slog.Logger, stdi
 			}
 			out.emit(msg)
 		case "exit":
+			// The harness may kill the process once it reads "bye": the
+			// profile is written first.
+			stop()
 			out.emit(map[string]any{"event": "bye", "maxRssKb": peakRSSKb()})
 			return nil
 		default:
