@@ -40,7 +40,10 @@ func failFast(addr string) *redis.Options {
 type call struct {
 	name string
 	op   string // the operation the error must name
-	run  func(ctx context.Context, st *Store, i int) error
+	// landed is the answer the call gets when an earlier try of it, whose
+	// reply was lost, did its write; nil for a read.
+	landed error
+	run    func(ctx context.Context, st *Store, i int) error
 }
 
 func failoverCalls(exp time.Time) []call {
@@ -48,24 +51,24 @@ func failoverCalls(exp time.Time) []call {
 		return store.Subscription{ConnectionID: fmt.Sprintf("c%d", i), ID: "1", Topics: []string{"a", "b"}, Query: "subscription { x }", ExpiresAt: exp}
 	}
 	return []call{
-		{"CreateConnection", "create connection", func(ctx context.Context, st *Store, i int) error {
+		{"CreateConnection", "create connection", store.ErrConnectionExists, func(ctx context.Context, st *Store, i int) error {
 			return st.CreateConnection(ctx, store.Connection{ID: fmt.Sprintf("c%d", i), ExpiresAt: exp})
 		}},
-		{"GetConnection", "get connection", func(ctx context.Context, st *Store, i int) error {
+		{"GetConnection", "get connection", nil, func(ctx context.Context, st *Store, i int) error {
 			_, err := st.GetConnection(ctx, fmt.Sprintf("c%d", i))
 			return err
 		}},
-		{"AcknowledgeConnection", "acknowledge connection", func(ctx context.Context, st *Store, i int) error {
+		{"AcknowledgeConnection", "acknowledge connection", store.ErrAlreadyAcknowledged, func(ctx context.Context, st *Store, i int) error {
 			return st.AcknowledgeConnection(ctx, fmt.Sprintf("c%d", i), nil)
 		}},
-		{"CreateSubscription", "create subscription", func(ctx context.Context, st *Store, i int) error {
+		{"CreateSubscription", "create subscription", store.ErrSubscriptionExists, func(ctx context.Context, st *Store, i int) error {
 			return st.CreateSubscription(ctx, sub(i))
 		}},
-		{"GetSubscription", "get subscription", func(ctx context.Context, st *Store, i int) error {
+		{"GetSubscription", "get subscription", nil, func(ctx context.Context, st *Store, i int) error {
 			_, err := st.GetSubscription(ctx, fmt.Sprintf("c%d", i), "1")
 			return err
 		}},
-		{"TopicSubscriptions", "subscriptions of topic", func(ctx context.Context, st *Store, i int) error {
+		{"TopicSubscriptions", "subscriptions of topic", nil, func(ctx context.Context, st *Store, i int) error {
 			for _, err := range st.TopicSubscriptions(ctx, "a") {
 				if err != nil {
 					return err
@@ -73,11 +76,11 @@ func failoverCalls(exp time.Time) []call {
 			}
 			return nil
 		}},
-		{"DeleteSubscription", "delete subscription", func(ctx context.Context, st *Store, i int) error {
+		{"DeleteSubscription", "delete subscription", store.ErrSubscriptionNotFound, func(ctx context.Context, st *Store, i int) error {
 			_, err := st.DeleteSubscription(ctx, fmt.Sprintf("c%d", i), "1")
 			return err
 		}},
-		{"DeleteConnection", "delete connection", func(ctx context.Context, st *Store, i int) error {
+		{"DeleteConnection", "delete connection", store.ErrConnectionNotFound, func(ctx context.Context, st *Store, i int) error {
 			_, _, err := st.DeleteConnection(ctx, fmt.Sprintf("c%d", i))
 			return err
 		}},
@@ -299,7 +302,7 @@ func TestFailover(t *testing.T) {
 // worksAgain runs c on st, tried again (up to 3 times in all) while it
 // fails with an error that is not an answer: on a loaded runner a healthy
 // call may outlast failFast's 200 ms. On a later try, the answer that says
-// the earlier try's write landed (landed) is success; any other answer is
+// the earlier try's write landed (c.landed) is success; any other answer is
 // an error. A store that stays broken after the restart fails every try.
 func worksAgain(ctx context.Context, c call, st *Store, i int) error {
 	var err error
@@ -308,31 +311,13 @@ func worksAgain(ctx context.Context, c call, st *Store, i int) error {
 		switch {
 		case err == nil:
 			return nil
-		case try > 0 && c.landed() != nil && errors.Is(err, c.landed()):
+		case try > 0 && c.landed != nil && errors.Is(err, c.landed):
 			return nil
 		case isAnswer(err):
 			return err
 		}
 	}
 	return err
-}
-
-// landed is the answer c gets when an earlier call of it, whose reply was
-// lost, did its write; nil for a read.
-func (c call) landed() error {
-	switch c.name {
-	case "CreateConnection":
-		return store.ErrConnectionExists
-	case "AcknowledgeConnection":
-		return store.ErrAlreadyAcknowledged
-	case "CreateSubscription":
-		return store.ErrSubscriptionExists
-	case "DeleteSubscription":
-		return store.ErrSubscriptionNotFound
-	case "DeleteConnection":
-		return store.ErrConnectionNotFound
-	}
-	return nil
 }
 
 // isAnswer reports whether err is one of the store's sentinels: the server
